@@ -1,0 +1,19 @@
+/**
+ * The byte-array surface shared by njs's Buffer and Node's Buffer, so the scanners run unchanged
+ * in nginx and in the unit tests.
+ */
+export interface Bytes {
+  readonly length: number;
+  readonly [index: number]: number;
+  indexOf(value: number | string, byteOffset?: number): number;
+  toString(encoding?: string, start?: number, end?: number): string;
+}
+
+/** What a body scanner found: the model string and the byte range of its value, for rewriting. */
+export type ScanResult =
+  | { ok: true; model: string; start: number; end: number }
+  | { ok: false; error: 'invalid_json' | 'missing_model' | 'invalid_model' | 'invalid_multipart'; detail: string };
+
+export function scanFail(error: 'invalid_json' | 'missing_model' | 'invalid_model' | 'invalid_multipart', detail: string): ScanResult {
+  return { ok: false, error: error, detail: detail };
+}

@@ -1,0 +1,81 @@
+/**
+ * The one catalogue of gateway errors. Every error body the gateway writes, from njs or from the
+ * static error_page locations in nginx/gateway-server.conf (a unit test checks those match), is
+ * built here in OpenAI's envelope: {"error":{"message","type","param","code"}}.
+ */
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'service_unavailable';
+
+export type ErrorCode =
+  | 'invalid_json'
+  | 'missing_model'
+  | 'invalid_model'
+  | 'invalid_multipart'
+  | 'model_not_found'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'request_too_large'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'internal_error';
+
+interface CatalogueEntry {
+  status: number;
+  type: ErrorType;
+  param: string | null;
+  message: string;
+}
+
+const CATALOGUE: { [code: string]: CatalogueEntry } = {
+  invalid_json: { status: 400, type: 'invalid_request_error', param: null,
+    message: 'We could not parse the JSON body of your request. Send a JSON object with a "model" field.' },
+  missing_model: { status: 400, type: 'invalid_request_error', param: 'model',
+    message: 'You must provide a model parameter.' },
+  invalid_model: { status: 400, type: 'invalid_request_error', param: 'model',
+    message: 'The "model" parameter must be a non-empty string.' },
+  invalid_multipart: { status: 400, type: 'invalid_request_error', param: null,
+    message: 'We could not parse the multipart body of your request. Send a multipart/form-data body with a boundary and a "model" field.' },
+  model_not_found: { status: 404, type: 'invalid_request_error', param: 'model',
+    message: 'The model does not exist or you do not have access to it. GET /v1/models lists the models you can use.' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', param: null,
+    message: 'Method not allowed on this endpoint.' },
+  not_found: { status: 404, type: 'invalid_request_error', param: null,
+    message: 'Unknown endpoint. See GET /v1/models and the OpenAI API paths under /v1/.' },
+  request_too_large: { status: 413, type: 'invalid_request_error', param: null,
+    message: 'The request body is larger than this gateway accepts (client_max_body_size).' },
+  upstream_unavailable: { status: 502, type: 'server_error', param: null,
+    message: 'No backend for this model could be reached. Try again later.' },
+  upstream_timeout: { status: 504, type: 'server_error', param: null,
+    message: 'The backend for this model did not answer in time. Try again later.' },
+  internal_error: { status: 500, type: 'server_error', param: null,
+    message: 'The gateway failed to handle this request. The error log has the details.' },
+};
+
+export interface GwError {
+  status: number;
+  code: ErrorCode;
+  /** The JSON text of the OpenAI envelope. */
+  body: string;
+}
+
+/** Builds the error for `code`; `message` replaces the catalogue's text when the caller knows more. */
+export function gwError(code: ErrorCode, message?: string): GwError {
+  const e = CATALOGUE[code];
+  return {
+    status: e.status,
+    code: code,
+    body: JSON.stringify({ error: { message: message !== undefined ? message : e.message, type: e.type, param: e.param, code: code } }),
+  };
+}
+
+/** Every code, for tests and docs. */
+export function errorCodes(): ErrorCode[] {
+  return Object.keys(CATALOGUE) as ErrorCode[];
+}

@@ -1,0 +1,45 @@
+/**
+ * The routing table: public model names and aliases → the nginx upstream that serves them, plus
+ * each model's limits and capabilities. The table is data generated from nginx/gateway.json by
+ * scripts/gen-config.mjs into dist/gw-routes.js (see README#configuration).
+ */
+
+export type Capability = 'chat' | 'completions' | 'embeddings' | 'vision' | 'audio' | 'rerank';
+
+export interface ModelRoute {
+  upstream: string;
+  capabilities: Capability[];
+  /** Concurrency cap per model across all workers; 0 = no cap. */
+  max_inflight: number;
+  /** Requests allowed to wait for a slot; 0 = reject at once when full. */
+  max_queue: number;
+  queue_timeout_ms: number;
+  owned_by: string;
+  created: number;
+}
+
+export interface UpstreamInfo {
+  /** Literal host:port of every server, for health probes and /v1/models fetches. */
+  servers: string[];
+}
+
+export interface RouteTable {
+  models: { [name: string]: ModelRoute };
+  /** alias → canonical model name (the name the backend serves). */
+  aliases: { [alias: string]: string };
+  upstreams: { [name: string]: UpstreamInfo };
+}
+
+export type Resolved = { ok: true; model: string; route: ModelRoute; alias: boolean } | { ok: false };
+
+const own = Object.prototype.hasOwnProperty;
+
+export function resolveModel(t: RouteTable, name: string): Resolved {
+  // hasOwnProperty: "constructor" or "__proto__" must not resolve through Object.prototype.
+  if (own.call(t.models, name)) return { ok: true, model: name, route: t.models[name], alias: false };
+  if (own.call(t.aliases, name)) {
+    const canonical = t.aliases[name];
+    if (own.call(t.models, canonical)) return { ok: true, model: canonical, route: t.models[canonical], alias: true };
+  }
+  return { ok: false };
+}

@@ -1,0 +1,65 @@
+/**
+ * gw.route: `js_content` in `location /v1/` (POST endpoints that carry a model).
+ *
+ * Reads the body (nginx has already read it into memory before js_content runs), finds the model
+ * with the byte scanner (JSON) or the form-field scanner (multipart), resolves it in the routing
+ * table, and hands the request to nginx's proxy through an internal redirect:
+ *   - @gw_upstream          the original body, unchanged (nginx re-sends it byte for byte)
+ *   - @gw_upstream_rewrite  an alias was used: the body with "model" set to the canonical name
+ * Writes: $gw_model, $gw_model_requested, $gw_upstream, $gw_body (rewrite only), $gw_error_code.
+ * Returns: 400 invalid_json | missing_model | invalid_model | invalid_multipart, 404 model_not_found,
+ * 405 method_not_allowed, 413 request_too_large, 500 internal_error; everything else is the backend's.
+ */
+import { routes } from '../ngx/table';
+import { gwError } from '../core/errors';
+import { scanModel } from '../core/modelScan';
+import { multipartBoundary, scanMultipartModel } from '../core/multipart';
+import { resolveModel } from '../core/routes';
+import { readBody } from '../ngx/body';
+import { guard } from '../ngx/guard';
+import { replyError } from '../ngx/reply';
+import { setVar } from '../ngx/vars';
+
+/** Client-sent names are echoed in errors; cap what we reflect. */
+function shown(name: string): string {
+  return name.length > 200 ? name.slice(0, 200) + '...' : name;
+}
+
+export function route(r: NginxHTTPRequest): void {
+  guard(r, 'route', function () {
+    if (r.method !== 'POST') {
+      r.headersOut['Allow'] = 'POST';
+      replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
+      return;
+    }
+    const body = readBody(r);
+    if (!body.ok) {
+      replyError(r, body.error);
+      return;
+    }
+    const boundary = multipartBoundary(r.headersIn['Content-Type']);
+    const scan = boundary !== null ? scanMultipartModel(body.buf, boundary) : scanModel(body.buf);
+    if (!scan.ok) {
+      replyError(r, gwError(scan.error, scan.detail));
+      return;
+    }
+    setVar(r, 'gw_model_requested', scan.model);
+    const res = resolveModel(routes, scan.model);
+    if (!res.ok) {
+      replyError(r, gwError('model_not_found',
+        'The model `' + shown(scan.model) + '` does not exist or you do not have access to it. GET /v1/models lists the models you can use.'));
+      return;
+    }
+    setVar(r, 'gw_model', res.model);
+    setVar(r, 'gw_upstream', res.route.upstream);
+    if (!res.alias) {
+      r.internalRedirect('@gw_upstream');
+      return;
+    }
+    // The backend serves the canonical name only; splice it over the alias. This copies the body
+    // once, so aliases cost memory on huge bodies (README#aliases).
+    const name = boundary !== null ? res.model : JSON.stringify(res.model);
+    setVar(r, 'gw_body', body.buf.toString('utf8', 0, scan.start) + name + body.buf.toString('utf8', scan.end, body.buf.length));
+    r.internalRedirect('@gw_upstream_rewrite');
+  });
+}

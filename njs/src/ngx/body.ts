@@ -1,0 +1,18 @@
+/** Reads the request body as bytes, turning njs's exceptions into gateway errors. */
+import { GwError, gwError } from '../core/errors';
+
+export type BodyResult = { ok: true; buf: Buffer } | { ok: false; error: GwError };
+
+const EMPTY = Buffer.alloc(0);
+
+export function readBody(r: Pick<NginxHTTPRequest, 'requestBuffer'>): BodyResult {
+  try {
+    const b = r.requestBuffer;
+    return { ok: true, buf: b !== undefined ? b : EMPTY };
+  } catch (e) {
+    // njs < 0.8.10 cannot read a body nginx spooled to a temp file. gateway-server.conf sets
+    // client_body_buffer_size = client_max_body_size so this only happens if someone lowers it.
+    return { ok: false, error: gwError('request_too_large',
+      'The request body did not fit in memory: set client_body_buffer_size equal to client_max_body_size in the gateway location.') };
+  }
+}

@@ -1,0 +1,5 @@
+/** The generated routing table (dist/gw-routes.js), typed. Loaded once per nginx config load. */
+import generated from 'gw-routes.js';
+import { RouteTable } from '../core/routes';
+
+export const routes = generated as RouteTable;

@@ -1,0 +1,21 @@
+/**
+ * The js_var names the handlers read and write. Every one is declared in nginx/gateway-http.conf;
+ * the union keeps a typo from silently creating a variable nginx never sees.
+ */
+export type GwVar =
+  | 'gw_model' // model as routed: the canonical name the backend serves
+  | 'gw_model_requested' // model as the client sent it (may be an alias)
+  | 'gw_upstream' // upstream{} name proxy_pass goes to
+  | 'gw_body' // rewritten request body (alias → canonical), used only by @gw_upstream_rewrite
+  | 'gw_error_code'; // OpenAI error code of a gateway-made error, for the access log
+
+type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
+
+export function setVar(r: VarRequest, name: GwVar, value: string): void {
+  r.variables[name] = value;
+}
+
+export function getVar(r: VarRequest, name: GwVar): string {
+  const v = r.variables[name];
+  return v !== undefined ? v : '';
+}

@@ -1,0 +1,5 @@
+// Prints the nginx the gateway will run with (provisioning one if needed) and why others were rejected.
+import { findNginx } from '../test/support/findNginx';
+
+const rt = findNginx();
+console.log(JSON.stringify(rt, null, 2));

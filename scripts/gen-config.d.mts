@@ -1,0 +1,13 @@
+// Types for gen-config.mjs, which stays plain JS so the build runs it without a TypeScript loader.
+export interface NormalizedConfig {
+  upstreams: Record<string, { servers: string[]; keepalive: number; max_fails: number; fail_timeout_ms: number; api_key_env?: string }>;
+  models: Record<string, { upstream: string; capabilities: string[]; max_inflight: number; max_queue: number; queue_timeout_ms: number; owned_by: string; created: number }>;
+  aliases: Record<string, string>;
+}
+export function parseDuration(v: unknown, what: string): number;
+export function normalizeConfig(raw: unknown, source?: string): NormalizedConfig;
+export function renderRoutesConf(cfg: NormalizedConfig, source: string): string;
+export function renderRoutesModule(cfg: NormalizedConfig, source: string): string;
+export function loadConfig(path: string): NormalizedConfig;
+export function renderConfig(path: string, outdir: string): NormalizedConfig;
+export function renderConfigObject(raw: unknown, outdir: string, source?: string): NormalizedConfig;

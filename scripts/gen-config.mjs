@@ -1,0 +1,125 @@
+// Renders the gateway's one configuration file (nginx/gateway.json, or the file named by GW_CONFIG)
+// into what nginx loads: dist/routes.conf (upstream{} blocks) and dist/gw-routes.js (the routing
+// table njs imports). Both come from the same data, so they cannot drift. See README#configuration.
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
+const NAME_RE = /^[A-Za-z0-9_]{1,64}$/;
+// One nginx `server` argument list: an address plus optional parameters, nothing that could end
+// the directive or open a block.
+const SERVER_RE = /^[A-Za-z0-9_.:[\]-]+(?: [a-z_]+(?:=[A-Za-z0-9_.]+)?)*$/;
+
+/** Parses "500ms", "60s", "2m", "1h" (or a number of ms) into milliseconds. */
+export function parseDuration(v, what) {
+  if (typeof v === 'number' && v >= 0) return v;
+  const m = typeof v === 'string' && /^(\d+)(ms|s|m|h)$/.exec(v);
+  if (!m) throw new Error(`${what}: "${v}" is not a duration; write e.g. "500ms", "60s" or "2m"`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2]];
+}
+
+function intIn(v, dflt, what, min, max) {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${what}: must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validates a parsed gateway.json and returns it normalized; throws an Error that names the fix. */
+export function normalizeConfig(raw, source = 'gateway.json') {
+  if (!raw || typeof raw !== 'object') throw new Error(`${source}: must be a JSON object with "upstreams" and "models"`);
+  const upstreams = {};
+  for (const [name, u] of Object.entries(raw.upstreams || {})) {
+    const at = `${source}: upstreams.${name}`;
+    if (!NAME_RE.test(name)) throw new Error(`${at}: upstream names are letters, digits and _ (they become nginx upstream names)`);
+    if (!u || !Array.isArray(u.servers) || u.servers.length === 0) throw new Error(`${at}.servers: list at least one "host:port"`);
+    for (const s of u.servers) {
+      if (typeof s !== 'string' || !SERVER_RE.test(s)) throw new Error(`${at}.servers: "${s}" is not "host:port [nginx server parameters]"`);
+    }
+    upstreams[name] = {
+      servers: u.servers,
+      keepalive: intIn(u.keepalive, 32, `${at}.keepalive`, 0, 10000),
+      max_fails: intIn(u.max_fails, 2, `${at}.max_fails`, 0, 1000),
+      fail_timeout_ms: parseDuration(u.fail_timeout ?? '10s', `${at}.fail_timeout`),
+      api_key_env: u.api_key_env,
+    };
+  }
+  if (Object.keys(upstreams).length === 0) throw new Error(`${source}: "upstreams" must name at least one upstream`);
+  const models = {};
+  const aliases = {};
+  for (const [name, m] of Object.entries(raw.models || {})) {
+    const at = `${source}: models["${name}"]`;
+    if (!m || typeof m.upstream !== 'string' || !upstreams[m.upstream]) {
+      throw new Error(`${at}.upstream: must be one of the upstreams (${Object.keys(upstreams).join(', ')})`);
+    }
+    const caps = m.capabilities ?? ['chat', 'completions'];
+    for (const c of caps) if (!CAPABILITIES.includes(c)) throw new Error(`${at}.capabilities: "${c}" is not one of ${CAPABILITIES.join(', ')}`);
+    models[name] = {
+      upstream: m.upstream,
+      capabilities: caps,
+      max_inflight: intIn(m.max_inflight, 0, `${at}.max_inflight`, 0, 100000),
+      max_queue: intIn(m.max_queue, 0, `${at}.max_queue`, 0, 100000),
+      queue_timeout_ms: parseDuration(m.queue_timeout ?? '30s', `${at}.queue_timeout`),
+      owned_by: typeof m.owned_by === 'string' ? m.owned_by : 'vllm',
+      created: intIn(m.created, 0, `${at}.created`, 0, 4102444800),
+    };
+    for (const a of m.aliases || []) {
+      if (typeof a !== 'string' || a.length === 0) throw new Error(`${at}.aliases: aliases are non-empty strings`);
+      if (aliases[a] || (raw.models[a] && a !== name)) throw new Error(`${at}.aliases: "${a}" is already a model or an alias`);
+      aliases[a] = name;
+    }
+  }
+  if (Object.keys(models).length === 0) throw new Error(`${source}: "models" must name at least one model`);
+  return { upstreams, models, aliases };
+}
+
+export function renderRoutesConf(cfg, source) {
+  const lines = [`# Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.`];
+  for (const [name, u] of Object.entries(cfg.upstreams)) {
+    lines.push(`upstream ${name} {`, '    least_conn;');
+    for (const s of u.servers) {
+      const params = / (max_fails|fail_timeout)=/.test(s) ? '' : ` max_fails=${u.max_fails} fail_timeout=${Math.ceil(u.fail_timeout_ms / 1000)}s`;
+      lines.push(`    server ${s}${params};`);
+    }
+    if (u.keepalive > 0) lines.push(`    keepalive ${u.keepalive};`);
+    lines.push('}');
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function renderRoutesModule(cfg, source) {
+  const table = {
+    models: cfg.models,
+    aliases: cfg.aliases,
+    upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]) }])),
+  };
+  return `// Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.\n` +
+    `export default ${JSON.stringify(table, null, 1)};\n`;
+}
+
+export function loadConfig(path) {
+  let raw;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: ${e.message}`);
+  }
+  return normalizeConfig(raw, path);
+}
+
+/** Writes routes.conf and gw-routes.js for the config at `path` into `outdir`. */
+export function renderConfig(path, outdir) {
+  const cfg = loadConfig(path);
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(join(outdir, 'routes.conf'), renderRoutesConf(cfg, path));
+  writeFileSync(join(outdir, 'gw-routes.js'), renderRoutesModule(cfg, path));
+  return cfg;
+}
+
+/** The same rendering for a config object (tests build theirs in code). */
+export function renderConfigObject(raw, outdir, source = 'test config') {
+  const cfg = normalizeConfig(raw, source);
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(join(outdir, 'routes.conf'), renderRoutesConf(cfg, source));
+  writeFileSync(join(outdir, 'gw-routes.js'), renderRoutesModule(cfg, source));
+  return cfg;
+}

@@ -1,0 +1,44 @@
+/**
+ * Renders nginx/nginx.conf.example, the file the README documents, into a runnable nginx.conf.
+ * The tests, `npm start` and the benchmarks all run this same file, so the example cannot rot.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const nginxDir = join(projectRoot, 'nginx');
+export const distDir = join(projectRoot, 'dist');
+
+export interface RenderOptions {
+  prefix: string;
+  listen: string;
+  workers?: number;
+  jsModule: string | null;
+  /** Folder holding routes.conf and gw-routes.js (default: dist/). */
+  routesDir?: string;
+  distDir?: string;
+  /** Extra text for the end of http{} (e.g. a second server for a test). */
+  httpExtra?: string;
+  /** Last-chance edit of the rendered text, for a test that needs a variant. */
+  patch?: (conf: string) => string;
+}
+
+export function renderNginxConf(o: RenderOptions): string {
+  const dist = o.distDir ?? distDir;
+  const values: Record<string, string> = {
+    __JS_MODULE__: o.jsModule ? `load_module ${o.jsModule};` : '',
+    __PREFIX__: o.prefix,
+    __LISTEN__: o.listen,
+    __WORKERS__: String(o.workers ?? 2),
+    __NGINX__: nginxDir,
+    __DIST__: dist,
+    __ROUTES__: o.routesDir ?? dist,
+  };
+  let conf = readFileSync(join(nginxDir, 'nginx.conf.example'), 'utf8').replace(/__[A-Z_]+__/g, (k) => {
+    if (!(k in values)) throw new Error(`nginx.conf.example: unknown placeholder ${k}`);
+    return values[k];
+  });
+  if (o.httpExtra) conf = conf.replace(/\n}\s*$/, `\n${o.httpExtra}\n}\n`);
+  return o.patch ? o.patch(conf) : conf;
+}

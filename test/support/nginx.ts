@@ -1,0 +1,102 @@
+/**
+ * Starts a real nginx (master + workers) on its own prefix with a rendered config, and gives the
+ * tests its logs. Stopping is graceful and always awaited; a failed start throws with the error log.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { NginxRuntime } from './findNginx';
+
+export interface NginxHandle {
+  prefix: string;
+  confPath: string;
+  pid: number;
+  errorLog(): string;
+  accessLog(): string;
+  /** Writes a new config (if given) and sends HUP; resolves when a new worker generation answers. */
+  reload(conf?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = connect(port, host);
+      s.once('connect', () => { s.destroy(); res(true); });
+      s.once('error', () => res(false));
+    });
+    if (ok) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+function readIf(p: string): string {
+  return existsSync(p) ? readFileSync(p, 'utf8') : '';
+}
+
+/** `nginx -t` on a config text; returns {ok, output}. */
+export function testConfig(rt: NginxRuntime, prefix: string, conf: string): { ok: boolean; output: string } {
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(join(prefix, 'tmp'), { recursive: true });
+  const confPath = join(prefix, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const out = spawnSync(rt.bin, ['-t', '-p', prefix, '-c', confPath, '-e', join(prefix, 'logs/error.log')], { encoding: 'utf8' });
+  return { ok: out.status === 0, output: `${out.stdout}${out.stderr}` };
+}
+
+export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number }): Promise<NginxHandle> {
+  const { prefix } = opts;
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(join(prefix, 'tmp'), { recursive: true });
+  const confPath = join(prefix, 'nginx.conf');
+  writeFileSync(confPath, opts.conf);
+  const errPath = join(prefix, 'logs/error.log');
+  const args = ['-p', prefix, '-c', confPath, '-e', errPath, '-g', 'daemon off;'];
+  const child: ChildProcess = spawn(rt.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => { stderr += d; });
+  let exited = false;
+  const exitP = new Promise<void>((res) => child.once('exit', () => { exited = true; res(); }));
+
+  const up = await Promise.race([waitForPort(opts.host, opts.port, 10_000), exitP.then(() => false)]);
+  if (!up || exited) {
+    if (!exited) child.kill('SIGKILL');
+    throw new Error(`nginx failed to start (${rt.bin}):\n${stderr}\n${readIf(errPath).slice(-4000)}`);
+  }
+
+  const handle: NginxHandle = {
+    prefix,
+    confPath,
+    pid: child.pid ?? -1,
+    errorLog: () => readIf(errPath),
+    accessLog: () => readIf(join(prefix, 'logs/access.log')),
+    async reload(conf?: string) {
+      if (conf !== undefined) writeFileSync(confPath, conf);
+      const before = handle.errorLog().length;
+      child.kill('SIGHUP');
+      const end = Date.now() + 10_000;
+      while (Date.now() < end) {
+        const log = handle.errorLog().slice(before);
+        if (/start worker process/.test(log)) return;
+        if (/\[emerg\]/.test(log)) throw new Error(`nginx reload failed:\n${log}`);
+        await sleep(25);
+      }
+      throw new Error('nginx reload did not start new workers within 10 s');
+    },
+    async stop() {
+      if (exited) return;
+      child.kill('SIGQUIT');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exitP;
+      clearTimeout(t);
+    },
+  };
+  return handle;
+}

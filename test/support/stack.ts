@@ -1,0 +1,107 @@
+/**
+ * A whole gateway on 127.0.0.1: mock vLLM backends, the routing config rendered from a
+ * gateway.json-shaped object, and a real nginx running nginx.conf.example with the built bundle.
+ * The integration tests (through useGateway), `npm start` and the benchmarks share it.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderConfigObject } from '../../scripts/gen-config.mjs';
+import { distDir, renderNginxConf, RenderOptions } from './config';
+import { findNginx, NginxRuntime } from './findNginx';
+import { MockOptions, MockVllm, startMockVllm } from './mockVllm';
+import { NginxHandle, startNginx } from './nginx';
+
+export interface BackendSpec extends Omit<MockOptions, 'name' | 'models'> {
+  /** Models this backend serves; default: the models routed to its upstream. */
+  models?: string[];
+}
+
+export interface ModelSpec {
+  upstream: string;
+  aliases?: string[];
+  capabilities?: string[];
+  max_inflight?: number;
+  max_queue?: number;
+  queue_timeout?: string;
+}
+
+export interface StackOptions {
+  /** Mock backends by upstream name; each becomes one server of that upstream. */
+  backends: Record<string, BackendSpec>;
+  models: Record<string, ModelSpec>;
+  /** Extra upstream settings or servers (e.g. a dead replica), merged over the generated ones. */
+  upstreams?: Record<string, { servers?: string[]; extraServers?: string[]; keepalive?: number; max_fails?: number; fail_timeout?: string }>;
+  workers?: number;
+  port?: number;
+  render?: Partial<RenderOptions>;
+}
+
+export interface Stack {
+  url: string;
+  port: number;
+  rt: NginxRuntime;
+  nginx: NginxHandle;
+  mocks: Record<string, MockVllm>;
+  prefix: string;
+  /** The config text nginx runs now; rerender with changes and reload. */
+  render(over?: Partial<RenderOptions>): string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export function requireBundle(): void {
+  if (!existsSync(join(distDir, 'gateway.js'))) throw new Error('dist/gateway.js is missing: run `npm run build` first');
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  requireBundle();
+  const rt = findNginx({ quiet: true });
+  const mocks: Record<string, MockVllm> = {};
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    for (const [up, spec] of Object.entries(o.backends)) {
+      const models = spec.models ?? Object.entries(o.models).filter(([, m]) => m.upstream === up).map(([n]) => n);
+      mocks[up] = await startMockVllm({ ...spec, name: up, models });
+      cleanups.push(() => mocks[up].close());
+    }
+    const upstreams: Record<string, unknown> = {};
+    const names = new Set([...Object.keys(o.backends), ...Object.keys(o.upstreams ?? {})]);
+    for (const up of names) {
+      const extra = o.upstreams?.[up] ?? {};
+      const servers = extra.servers ?? [...(mocks[up] ? [`${mocks[up].host}:${mocks[up].port}`] : []), ...(extra.extraServers ?? [])];
+      upstreams[up] = { keepalive: extra.keepalive, max_fails: extra.max_fails, fail_timeout: extra.fail_timeout, servers };
+    }
+    const prefix = mkdtempSync(join(tmpdir(), 'gw-nginx-'));
+    cleanups.push(async () => rmSync(prefix, { recursive: true, force: true }));
+    const routesDir = join(prefix, 'routes');
+    mkdirSync(routesDir);
+    renderConfigObject({ upstreams, models: o.models }, routesDir, 'test config');
+    const port = o.port ?? (await freePort());
+    const render = (over: Partial<RenderOptions> = {}) => renderNginxConf({
+      prefix, listen: `127.0.0.1:${port}`, workers: o.workers ?? 2, jsModule: rt.jsModule, routesDir, ...o.render, ...over,
+    });
+    const nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port });
+    cleanups.push(() => nginx.stop());
+    return {
+      url: `http://127.0.0.1:${port}`, port, rt, nginx, mocks, prefix, render,
+      async stop() {
+        for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      },
+    };
+  } catch (e) {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    throw e;
+  }
+}

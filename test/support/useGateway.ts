@@ -1,0 +1,47 @@
+/**
+ * vitest wiring for a gateway stack: started in beforeAll, stopped in afterAll. After every test the
+ * nginx error log written during that test must hold no [alert], [emerg], worker crash or njs
+ * exception (Test::Nginx's no_error_log); a failing test gets the nginx logs appended.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
+import { Stack, StackOptions, startStack } from './stack';
+
+export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
+
+export interface GatewayRef extends Stack {
+  /** Error-log text written since the current test began. */
+  errorLogSinceTestStart(): string;
+  /** Opt out of the clean-log check for this test (a test that provokes an alert on purpose). */
+  allowErrorLog(re: RegExp): void;
+}
+
+export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRef {
+  const ref = {} as GatewayRef;
+  let mark = 0;
+  let allowed: RegExp | null = null;
+  beforeAll(async () => {
+    const stack = await startStack(typeof opts === 'function' ? opts() : opts);
+    Object.assign(ref, stack);
+    ref.errorLogSinceTestStart = () => stack.nginx.errorLog().slice(mark);
+    ref.allowErrorLog = (re: RegExp) => { allowed = re; };
+  }, 60_000);
+  afterAll(async () => {
+    if (ref.stop) await ref.stop();
+  }, 30_000);
+  beforeEach(() => {
+    allowed = null;
+    if (ref.nginx) mark = ref.nginx.errorLog().length;
+    onTestFailed(() => {
+      if (!ref.nginx) return;
+      const err = ref.nginx.errorLog().slice(mark).split('\n').slice(-60).join('\n');
+      const acc = ref.nginx.accessLog().split('\n').slice(-20).join('\n');
+      console.error(`--- nginx error.log (this test) ---\n${err}\n--- nginx access.log (last 20) ---\n${acc}`);
+    });
+  });
+  afterEach(() => {
+    if (!ref.nginx) return;
+    const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed && allowed.test(l)));
+    expect(bad, 'nginx error.log must stay clean').toEqual([]);
+  });
+  return ref;
+}
