@@ -1,0 +1,17 @@
+/**
+ * Per-key model access. The auth stage writes the key's allowed models into $gw_key_models:
+ *   ""  auth is off for this request (everything allowed)
+ *   "*" the key may use every model
+ *   a JSON array of model names (canonical names or aliases)
+ */
+export function modelAllowed(spec: string, canonical: string, requested: string): boolean {
+  if (spec === '' || spec === '*') return true;
+  let list: unknown;
+  try {
+    list = JSON.parse(spec);
+  } catch (e) {
+    return false;
+  }
+  if (!Array.isArray(list)) return false;
+  return list.indexOf(canonical) >= 0 || list.indexOf(requested) >= 0;
+}
