@@ -9,9 +9,12 @@ export interface Bytes {
   toString(encoding?: string, start?: number, end?: number): string;
 }
 
-/** What a body scanner found: the model string and the byte range of its value, for rewriting. */
+/**
+ * What a body scanner found: the model string, the byte range of its value (for rewriting), and
+ * whether the top level asked for a stream ("stream": true).
+ */
 export type ScanResult =
-  | { ok: true; model: string; start: number; end: number }
+  | { ok: true; model: string; start: number; end: number; stream: boolean }
   | { ok: false; error: 'invalid_json' | 'missing_model' | 'invalid_model' | 'invalid_multipart'; detail: string };
 
 export function scanFail(error: 'invalid_json' | 'missing_model' | 'invalid_model' | 'invalid_multipart', detail: string): ScanResult {

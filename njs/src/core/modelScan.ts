@@ -96,6 +96,7 @@ export function scanModel(b: Bytes): ScanResult {
   i = skipWs(b, i + 1);
 
   let found: ScanResult | null = null;
+  let stream = false;
   let first = true;
   for (;;) {
     if (first && b[i] === RBRACE) {
@@ -109,6 +110,7 @@ export function scanModel(b: Bytes): ScanResult {
     const isModel = kq - i === 6
       ? b.toString('utf8', i + 1, kq) === 'model'
       : b.indexOf(BACKSLASH, i + 1) > -1 && b.indexOf(BACKSLASH, i + 1) < kq && decodeString(b, i, kq) === 'model';
+    const isStream = kq - i === 7 && b.toString('utf8', i + 1, kq) === 'stream';
     i = skipWs(b, kq + 1);
     if (b[i] !== COLON) return scanFail('invalid_json', 'Expected ":" at byte ' + i + '.');
     i = skipWs(b, i + 1);
@@ -124,8 +126,10 @@ export function scanModel(b: Bytes): ScanResult {
         if (m === null) return scanFail('invalid_json', 'Malformed string escape in "model".');
         found = m.length === 0
           ? scanFail('invalid_model', 'The "model" parameter must be a non-empty string.')
-          : { ok: true, model: m, start: vstart, end: vend };
+          : { ok: true, model: m, start: vstart, end: vend, stream: false };
       }
+    } else if (isStream) {
+      stream = vend - vstart === 4 && b.toString('utf8', vstart, vend) === 'true';
     }
     i = skipWs(b, vend);
     if (b[i] === COMMA) {
@@ -139,5 +143,7 @@ export function scanModel(b: Bytes): ScanResult {
     return scanFail('invalid_json', 'Expected "," or "}" at byte ' + i + '.');
   }
   if (skipWs(b, i) !== b.length) return scanFail('invalid_json', 'Unexpected data after the JSON object at byte ' + i + '.');
-  return found !== null ? found : scanFail('missing_model', 'You must provide a model parameter.');
+  if (found === null) return scanFail('missing_model', 'You must provide a model parameter.');
+  if (found.ok) found.stream = stream;
+  return found;
 }

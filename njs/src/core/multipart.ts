@@ -36,7 +36,7 @@ export function scanMultipartModel(b: Bytes, boundary: string): ScanResult {
       const m = b.toString('utf8', valueStart, valueEnd).trim();
       found = m.length === 0
         ? scanFail('invalid_model', 'The "model" parameter must be a non-empty string.')
-        : { ok: true, model: m, start: valueStart, end: valueEnd };
+        : { ok: true, model: m, start: valueStart, end: valueEnd, stream: false };
     }
     pos = valueEnd + 2;
   }

@@ -44,6 +44,7 @@ export function route(r: NginxHTTPRequest): void {
       return;
     }
     setVar(r, 'gw_model_requested', scan.model);
+    setVar(r, 'gw_stream', scan.stream ? '1' : '0');
     const res = resolveModel(routes, scan.model);
     if (!res.ok) {
       replyError(r, gwError('model_not_found',

@@ -7,7 +7,12 @@ export type GwVar =
   | 'gw_model_requested' // model as the client sent it (may be an alias)
   | 'gw_upstream' // upstream{} name proxy_pass goes to
   | 'gw_body' // rewritten request body (alias → canonical), used only by @gw_upstream_rewrite
-  | 'gw_error_code'; // OpenAI error code of a gateway-made error, for the access log
+  | 'gw_error_code' // OpenAI error code of a gateway-made error, for the access log
+  | 'gw_stream' // "1" when the body asked for "stream": true, else "0"
+  | 'gw_key_id' // id of the API key (safe to log; never the key), "" when auth is off
+  | 'gw_key_models' // the key's allowed models: "" (auth off), "*" or a JSON array (core/access.ts)
+  | 'gw_tier' // priority tier for the wait queue: "high" | "normal" | "low"
+  | 'gw_queue_ms'; // milliseconds the request waited for a concurrency slot
 
 type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
 
