@@ -1,5 +1,7 @@
 // Bundles njs/src/main.ts into dist/gateway.js for the njs engine (njs 0.8.x and 0.9.x), and renders
-// the routing data (nginx/gateway.json or $GW_CONFIG) into dist/ (routes.conf + gw-routes.js).
+// the routing data (nginx/gateway.json or $GW_CONFIG) into dist/routes/ (routes.conf + gw-routes.js).
+// njs resolves an import relative to the importing module before js_path, so the routing table must
+// not sit beside gateway.js: a stack with its own routes folder would silently get the default one.
 //
 // njs 0.8: the engine rejects class, destructuring, default arguments, spread, for-of, generators
 // and more (../shared/njs-facts.md §1). esbuild lowers what it can at target es2017; the `supported`
@@ -47,5 +49,5 @@ writeFileSync(join(outdir, 'gateway.js'), js);
 
 const { renderConfig } = await import('../scripts/gen-config.mjs');
 const cfgPath = process.env.GW_CONFIG || join(root, 'nginx/gateway.json');
-renderConfig(cfgPath, outdir);
+renderConfig(cfgPath, join(outdir, 'routes'));
 console.log(`njs/build: dist/gateway.js (${js.length} bytes), routes from ${cfgPath}`);

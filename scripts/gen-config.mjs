@@ -1,5 +1,5 @@
 // Renders the gateway's one configuration file (nginx/gateway.json, or the file named by GW_CONFIG)
-// into what nginx loads: dist/routes.conf (upstream{} blocks) and dist/gw-routes.js (the routing
+// into what nginx loads: dist/routes/routes.conf (upstream{} blocks) and dist/routes/gw-routes.js (the routing
 // table njs imports). Both come from the same data, so they cannot drift. See README#configuration.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -36,5 +36,5 @@ export function chatBody(model: string, extra: Record<string, unknown> = {}): st
 }
 
 export async function post(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  return fetch(url, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...headers } });
 }

@@ -15,9 +15,11 @@ export interface RenderOptions {
   listen: string;
   workers?: number;
   jsModule: string | null;
-  /** Folder holding routes.conf and gw-routes.js (default: dist/). */
+  /** Folder holding routes.conf and gw-routes.js (default: dist/routes/). */
   routesDir?: string;
   distDir?: string;
+  /** Folder of the includes (default: nginx/); a test that edits an include passes its copy. */
+  includeDir?: string;
   /** Extra text for the end of http{} (e.g. a second server for a test). */
   httpExtra?: string;
   /** Last-chance edit of the rendered text, for a test that needs a variant. */
@@ -31,9 +33,9 @@ export function renderNginxConf(o: RenderOptions): string {
     __PREFIX__: o.prefix,
     __LISTEN__: o.listen,
     __WORKERS__: String(o.workers ?? 2),
-    __NGINX__: nginxDir,
+    __NGINX__: o.includeDir ?? nginxDir,
     __DIST__: dist,
-    __ROUTES__: o.routesDir ?? dist,
+    __ROUTES__: o.routesDir ?? join(dist, 'routes'),
   };
   let conf = readFileSync(join(nginxDir, 'nginx.conf.example'), 'utf8').replace(/__[A-Z_]+__/g, (k) => {
     if (!(k in values)) throw new Error(`nginx.conf.example: unknown placeholder ${k}`);

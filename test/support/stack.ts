@@ -3,12 +3,12 @@
  * gateway.json-shaped object, and a real nginx running nginx.conf.example with the built bundle.
  * The integration tests (through useGateway), `npm start` and the benchmarks share it.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderConfigObject } from '../../scripts/gen-config.mjs';
-import { distDir, renderNginxConf, RenderOptions } from './config';
+import { distDir, nginxDir, renderNginxConf, RenderOptions } from './config';
 import { findNginx, NginxRuntime } from './findNginx';
 import { MockOptions, MockVllm, startMockVllm } from './mockVllm';
 import { NginxHandle, startNginx } from './nginx';
@@ -36,6 +36,8 @@ export interface StackOptions {
   workers?: number;
   port?: number;
   render?: Partial<RenderOptions>;
+  /** Edits of nginx/ include files for this stack only, e.g. a shorter proxy_read_timeout. */
+  includePatches?: Record<string, (text: string) => string>;
 }
 
 export interface Stack {
@@ -88,9 +90,21 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const routesDir = join(prefix, 'routes');
     mkdirSync(routesDir);
     renderConfigObject({ upstreams, models: o.models }, routesDir, 'test config');
+    let includeDir: string | undefined;
+    if (o.includePatches) {
+      includeDir = join(prefix, 'nginx');
+      cpSync(nginxDir, includeDir, { recursive: true });
+      for (const [file, edit] of Object.entries(o.includePatches)) {
+        const p = join(includeDir, file);
+        const before = readFileSync(p, 'utf8');
+        const after = edit(before);
+        if (after === before) throw new Error(`includePatches: the edit of ${file} changed nothing`);
+        writeFileSync(p, after);
+      }
+    }
     const port = o.port ?? (await freePort());
     const render = (over: Partial<RenderOptions> = {}) => renderNginxConf({
-      prefix, listen: `127.0.0.1:${port}`, workers: o.workers ?? 2, jsModule: rt.jsModule, routesDir, ...o.render, ...over,
+      prefix, listen: `127.0.0.1:${port}`, workers: o.workers ?? 2, jsModule: rt.jsModule, routesDir, includeDir, ...o.render, ...over,
     });
     const nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port });
     cleanups.push(() => nginx.stop());

@@ -88,6 +88,8 @@ function skipValue(b: Bytes, i: number): number {
 }
 
 export function scanModel(b: Bytes): ScanResult {
+  // njs 0.8: indexing an empty Buffer throws "detached buffer".
+  if (b.length === 0) return scanFail('invalid_json', 'The request body is empty.');
   let i = skipWs(b, 0);
   // A UTF-8 byte order mark is not JSON, but some Windows clients send one.
   if (b[i] === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) i = skipWs(b, i + 3);

@@ -3,12 +3,11 @@ import { GwError, gwError } from '../core/errors';
 
 export type BodyResult = { ok: true; buf: Buffer } | { ok: false; error: GwError };
 
-const EMPTY = Buffer.alloc(0);
-
 export function readBody(r: Pick<NginxHTTPRequest, 'requestBuffer'>): BodyResult {
   try {
     const b = r.requestBuffer;
-    return { ok: true, buf: b !== undefined ? b : EMPTY };
+    // njs 0.8: a module-level Buffer is detached in each request's VM clone, so allocate here.
+    return { ok: true, buf: b !== undefined ? b : Buffer.alloc(0) };
   } catch (e) {
     // njs < 0.8.10 cannot read a body nginx spooled to a temp file. gateway-server.conf sets
     // client_body_buffer_size = client_max_body_size so this only happens if someone lowers it.
