@@ -40,8 +40,11 @@ export function normalizeConfig(raw, source = 'gateway.json') {
       keepalive: intIn(u.keepalive, 32, `${at}.keepalive`, 0, 10000),
       max_fails: intIn(u.max_fails, 2, `${at}.max_fails`, 0, 1000),
       fail_timeout_ms: parseDuration(u.fail_timeout ?? '10s', `${at}.fail_timeout`),
-      api_key_env: u.api_key_env,
+      api_key_env: typeof u.api_key_env === 'string' ? u.api_key_env : '',
     };
+    if (u.api_key_env !== undefined && !/^[A-Z_][A-Z0-9_]{0,63}$/.test(upstreams[name].api_key_env)) {
+      throw new Error(`${at}.api_key_env: must be an environment variable name like "VLLM_OCR_API_KEY"`);
+    }
   }
   if (Object.keys(upstreams).length === 0) throw new Error(`${source}: "upstreams" must name at least one upstream`);
   const models = {};
@@ -90,7 +93,7 @@ export function renderRoutesModule(cfg, source) {
   const table = {
     models: cfg.models,
     aliases: cfg.aliases,
-    upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]) }])),
+    upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]), api_key_env: u.api_key_env }])),
   };
   return `// Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.\n` +
     `export default ${JSON.stringify(table, null, 1)};\n`;

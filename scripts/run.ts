@@ -4,8 +4,11 @@
  * 127.0.0.1 that nothing listens on gets a mock vLLM backend serving that upstream's models, so a
  * machine with no GPU gets a working gateway; point GW_CONFIG at your vLLM servers to use them
  * (GW_MOCKS=0 never starts mocks). Ctrl-C stops everything.
+ * API keys are on: a dev key is made once into .run/dev-key (its hash into .run/dev-keys.json, the
+ * GW_KEYS_FILE) and an admin token into .run/admin-token; GW_AUTH=off runs without keys.
  */
-import { mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from './gen-config.mjs';
 import { projectRoot, renderNginxConf } from '../test/support/config';
@@ -34,13 +37,35 @@ if (process.env.GW_MOCKS !== '0') {
 
 const prefix = join(projectRoot, '.run');
 mkdirSync(prefix, { recursive: true });
-const conf = renderNginxConf({ prefix, listen, workers: Number(process.env.GW_WORKERS ?? 2), jsModule: rt.jsModule });
-const nginx = await startNginx(rt, { prefix, conf, host, port: Number(portText) });
+const stateDir = join(prefix, 'state');
+mkdirSync(stateDir, { recursive: true });
+chmodSync(stateDir, 0o777); // workers run as an unprivileged user when nginx starts as root
+
+function secretFile(name: string, make: () => string): string {
+  const p = join(prefix, name);
+  if (!existsSync(p)) writeFileSync(p, make(), { mode: 0o600 });
+  return readFileSync(p, 'utf8').trim();
+}
+const auth = process.env.GW_AUTH !== 'off';
+const devKey = secretFile('dev-key', () => `sk-gw-${randomBytes(24).toString('base64url')}`);
+const keysFile = process.env.GW_KEYS_FILE || join(prefix, 'dev-keys.json');
+if (!process.env.GW_KEYS_FILE) {
+  writeFileSync(keysFile, JSON.stringify({ keys: [{ id: 'dev', label: 'npm start', models: '*', hash: `sha256:${createHash('sha256').update(devKey).digest('hex')}` }] }, null, 1));
+}
+const adminToken = process.env.GW_ADMIN_TOKEN || secretFile('admin-token', () => randomBytes(24).toString('base64url'));
+const adminListen = process.env.GW_ADMIN_LISTEN || listen.replace(/:(\d+)$/, (_, p) => `:${Number(p) + 1}`);
+const conf = renderNginxConf({
+  prefix, listen, adminListen, workers: Number(process.env.GW_WORKERS ?? 2), jsModule: rt.jsModule,
+  patch: auth ? undefined : (c) => c.replace('set $gw_auth_mode on;', 'set $gw_auth_mode off;'),
+});
+const env = { GW_KEYS_FILE: keysFile, GW_STATE_DIR: process.env.GW_STATE_DIR || stateDir, GW_ADMIN_TOKEN: adminToken };
+const nginx = await startNginx(rt, { prefix, conf, host, port: Number(portText), env });
 const base = `http://${listen}`;
 console.log(`
 gateway: ${base}  (nginx ${rt.version}, config ${configPath}, logs in ${prefix}/logs)
-try:     curl ${base}/v1/chat/completions -H 'content-type: application/json' \\
+try:     curl ${base}/v1/chat/completions${auth ? ' -H "Authorization: Bearer $(cat .run/dev-key)"' : ''} \\
            -d '{"model":"${Object.keys(cfg.models)[0]}","messages":[{"role":"user","content":"hi"}]}'
+admin:   curl http://${adminListen}/admin/keys -H "Authorization: Bearer $(cat .run/admin-token)"${auth ? '' : '\nAPI keys are OFF (GW_AUTH=off).'}
 Ctrl-C stops the gateway${mocks.length ? ' and the mock backends' : ''}.`);
 
 let stopping = false;

@@ -51,7 +51,7 @@ export function testConfig(rt: NginxRuntime, prefix: string, conf: string): { ok
   return { ok: out.status === 0, output: `${out.stdout}${out.stderr}` };
 }
 
-export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number }): Promise<NginxHandle> {
+export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number; env?: Record<string, string> }): Promise<NginxHandle> {
   const { prefix } = opts;
   mkdirSync(join(prefix, 'logs'), { recursive: true });
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
@@ -59,7 +59,7 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
   writeFileSync(confPath, opts.conf);
   const errPath = join(prefix, 'logs/error.log');
   const args = ['-p', prefix, '-c', confPath, '-e', errPath, '-g', 'daemon off;'];
-  const child: ChildProcess = spawn(rt.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(rt.bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let stderr = '';
   child.stderr?.on('data', (d) => { stderr += d; });
   let exited = false;

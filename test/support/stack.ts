@@ -3,7 +3,8 @@
  * gateway.json-shaped object, and a real nginx running nginx.conf.example with the built bundle.
  * The integration tests (through useGateway), `npm start` and the benchmarks share it.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,10 @@ export interface StackOptions {
   workers?: number;
   port?: number;
   render?: Partial<RenderOptions>;
+  /** API keys on (the example's default) or off (default here: most tests are about other things). */
+  auth?: boolean;
+  /** Extra environment for nginx (GW_KEYS_FILE, ...). GW_ADMIN_TOKEN and GW_STATE_DIR are set by default. */
+  env?: Record<string, string>;
   /** Edits of nginx/ include files for this stack only, e.g. a shorter proxy_read_timeout. */
   includePatches?: Record<string, (text: string) => string>;
 }
@@ -43,12 +48,18 @@ export interface StackOptions {
 export interface Stack {
   url: string;
   port: number;
+  adminUrl: string;
+  adminToken: string;
+  /** GW_STATE_DIR of this stack (writable by the nginx workers). */
+  stateDir: string;
   rt: NginxRuntime;
   nginx: NginxHandle;
   mocks: Record<string, MockVllm>;
   prefix: string;
   /** The config text nginx runs now; rerender with changes and reload. */
   render(over?: Partial<RenderOptions>): string;
+  /** Stops nginx completely and starts a fresh master on the same config, ports and state dir. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +98,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     }
     const prefix = mkdtempSync(join(tmpdir(), 'gw-nginx-'));
     cleanups.push(async () => rmSync(prefix, { recursive: true, force: true }));
+    // Workers drop root to `nobody`: they must reach files under the prefix and write the state dir.
+    chmodSync(prefix, 0o755);
+    const stateDir = join(prefix, 'state');
+    mkdirSync(stateDir);
+    chmodSync(stateDir, 0o777);
     const routesDir = join(prefix, 'routes');
     mkdirSync(routesDir);
     renderConfigObject({ upstreams, models: o.models }, routesDir, 'test config');
@@ -103,17 +119,29 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       }
     }
     const port = o.port ?? (await freePort());
-    const render = (over: Partial<RenderOptions> = {}) => renderNginxConf({
-      prefix, listen: `127.0.0.1:${port}`, workers: o.workers ?? 2, jsModule: rt.jsModule, routesDir, includeDir, ...o.render, ...over,
-    });
-    const nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port });
-    cleanups.push(() => nginx.stop());
-    return {
-      url: `http://127.0.0.1:${port}`, port, rt, nginx, mocks, prefix, render,
+    const adminPort = await freePort();
+    const authMode = (c: string) => (o.auth ? c : c.replace('set $gw_auth_mode on;', 'set $gw_auth_mode off;'));
+    const render = (over: Partial<RenderOptions> = {}) => {
+      const opts = { prefix, listen: `127.0.0.1:${port}`, adminListen: `127.0.0.1:${adminPort}`, workers: o.workers ?? 2, jsModule: rt.jsModule, routesDir, includeDir, ...o.render, ...over };
+      const userPatch = opts.patch;
+      return renderNginxConf({ ...opts, patch: (c) => authMode(userPatch ? userPatch(c) : c) });
+    };
+    const adminToken = `adm-${randomBytes(12).toString('hex')}`;
+    const env = { GW_ADMIN_TOKEN: adminToken, GW_STATE_DIR: stateDir, ...o.env };
+    let nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env });
+    cleanups.push(() => stack.nginx.stop());
+    const stack: Stack = {
+      url: `http://127.0.0.1:${port}`, port, adminUrl: `http://127.0.0.1:${adminPort}`, adminToken: env.GW_ADMIN_TOKEN, stateDir, rt, nginx, mocks, prefix, render,
+      async restart() {
+        await stack.nginx.stop();
+        nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env });
+        stack.nginx = nginx;
+      },
       async stop() {
         for (const c of cleanups.reverse()) await c().catch(() => undefined);
       },
     };
+    return stack;
   } catch (e) {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     throw e;

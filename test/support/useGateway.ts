@@ -4,6 +4,8 @@
  * exception (Test::Nginx's no_error_log); a failing test gets the nginx logs appended.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { invalidLogLines } from './logSchema';
 import { Stack, StackOptions, startStack } from './stack';
 
 export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
@@ -19,9 +21,15 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   const ref = {} as GatewayRef;
   let mark = 0;
   let allowed: RegExp | null = null;
+  let accessMark = 0;
   beforeAll(async () => {
     const stack = await startStack(typeof opts === 'function' ? opts() : opts);
     Object.assign(ref, stack);
+    ref.restart = async () => {
+      await stack.restart();
+      ref.nginx = stack.nginx;
+      mark = 0;
+    };
     ref.errorLogSinceTestStart = () => stack.nginx.errorLog().slice(mark);
     ref.allowErrorLog = (re: RegExp) => { allowed = re; };
   }, 60_000);
@@ -31,6 +39,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   beforeEach(() => {
     allowed = null;
     if (ref.nginx) mark = ref.nginx.errorLog().length;
+    if (ref.nginx) accessMark = ref.nginx.accessLog().length;
     onTestFailed(() => {
       if (!ref.nginx) return;
       const err = ref.nginx.errorLog().slice(mark).split('\n').slice(-60).join('\n');
@@ -42,6 +51,12 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     if (!ref.nginx) return;
     const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed && allowed.test(l)));
     expect(bad, 'nginx error.log must stay clean').toEqual([]);
+    // Every access-log line this test produced must match nginx/log-schema.json (when the config
+    // logs gw_json to logs/access.log; a line nginx writes after this check is seen by the next test).
+    if (/logs\/access\.log gw_json;/.test(readFileSync(ref.nginx.confPath, 'utf8'))) {
+      const log = ref.nginx.accessLog();
+      expect(invalidLogLines(log.length >= accessMark ? log.slice(accessMark) : log), 'access.log lines must match nginx/log-schema.json').toEqual([]);
+    }
   });
   return ref;
 }

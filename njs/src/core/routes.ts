@@ -21,6 +21,8 @@ export interface ModelRoute {
 export interface UpstreamInfo {
   /** Literal host:port of every server, for health probes and /v1/models fetches. */
   servers: string[];
+  /** Environment variable holding the backend's own API key (vLLM --api-key), "" for none. */
+  api_key_env: string;
 }
 
 export interface RouteTable {

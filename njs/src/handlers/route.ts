@@ -6,23 +6,46 @@
  * table, and hands the request to nginx's proxy through an internal redirect:
  *   - @gw_upstream          the original body, unchanged (nginx re-sends it byte for byte)
  *   - @gw_upstream_rewrite  an alias was used: the body with "model" set to the canonical name
- * Writes: $gw_model, $gw_model_requested, $gw_upstream, $gw_body (rewrite only), $gw_error_code.
- * Returns: 400 invalid_json | missing_model | invalid_model | invalid_multipart, 404 model_not_found,
+ * Reads: $gw_key_models and $gw_auth_mode (set by gw.auth before the body was read).
+ * Writes: $gw_model, $gw_model_requested, $gw_upstream, $gw_stream, $gw_upstream_auth,
+ * $gw_body (rewrite only), $gw_error_code.
+ * Returns: 400 invalid_json | missing_model | invalid_model | invalid_multipart, 404 model_not_found
+ * (also for a model the key may not use: the answer does not reveal which models exist),
  * 405 method_not_allowed, 413 request_too_large, 500 internal_error; everything else is the backend's.
  */
 import { routes } from '../ngx/table';
+import { modelAllowed } from '../core/access';
 import { gwError } from '../core/errors';
 import { scanModel } from '../core/modelScan';
 import { multipartBoundary, scanMultipartModel } from '../core/multipart';
 import { resolveModel } from '../core/routes';
+import { RETRY_AFTER_S } from '../core/health';
 import { readBody } from '../ngx/body';
 import { guard } from '../ngx/guard';
+import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
-import { setVar } from '../ngx/vars';
+import { getVar, setVar } from '../ngx/vars';
 
 /** Client-sent names are echoed in errors; cap what we reflect. */
 function shown(name: string): string {
   return name.length > 200 ? name.slice(0, 200) + '...' : name;
+}
+
+/**
+ * The Authorization header for the backend: its own key when the upstream names one (api_key_env),
+ * else nothing when the gateway checks keys (the client's key is the gateway's, not the backend's),
+ * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
+ */
+function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
+  const up = routes.upstreams[upstream];
+  const name = up !== undefined ? up.api_key_env : '';
+  const key = name !== '' ? process.env[name] : undefined;
+  if (typeof key === 'string' && key !== '') return 'Bearer ' + key;
+  if (getVar(r, 'gw_auth_mode') === 'off') {
+    const h = r.headersIn['Authorization'];
+    return h !== undefined ? h : '';
+  }
+  return '';
 }
 
 export function route(r: NginxHTTPRequest): void {
@@ -46,13 +69,19 @@ export function route(r: NginxHTTPRequest): void {
     setVar(r, 'gw_model_requested', scan.model);
     setVar(r, 'gw_stream', scan.stream ? '1' : '0');
     const res = resolveModel(routes, scan.model);
-    if (!res.ok) {
+    if (!res.ok || !modelAllowed(getVar(r, 'gw_key_models'), res.model, scan.model)) {
       replyError(r, gwError('model_not_found',
         'The model `' + shown(scan.model) + '` does not exist or you do not have access to it. GET /v1/models lists the models you can use.'));
       return;
     }
     setVar(r, 'gw_model', res.model);
     setVar(r, 'gw_upstream', res.route.upstream);
+    if (!modelHealthy(res.route.upstream)) {
+      r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
+      replyError(r, gwError('model_unavailable'));
+      return;
+    }
+    setVar(r, 'gw_upstream_auth', upstreamAuth(r, res.route.upstream));
     if (!res.alias) {
       r.internalRedirect('@gw_upstream');
       return;

@@ -1,0 +1,207 @@
+/**
+ * API keys: record shape, validation of admin input, the authentication decision, and parsing of
+ * the client's key from its headers. The store keeps only sha256(key); the key itself exists in
+ * the client's hands and, once, in the admin API's create/rotate answer.
+ */
+
+export type Tier = 'high' | 'normal' | 'low';
+export const TIERS: Tier[] = ['high', 'normal', 'low'];
+
+export interface KeyRecord {
+  /** Public id, safe to log and to name the key in the admin API. */
+  id: string;
+  /** sha256 hex of the secret key. */
+  hash: string;
+  label: string;
+  /** "*" or the model names (canonical or alias) the key may use. */
+  models: '*' | string[];
+  /** Requests per minute (sliding window); 0 = unlimited. */
+  rpm: number;
+  /** Requests allowed in any one second on top of the per-minute pace; 0 = no per-second cap. */
+  burst: number;
+  tier: Tier;
+  /** Unix seconds after which the key is refused; 0 = never. */
+  expires_at: number;
+  disabled: boolean;
+  created_at: number;
+  /** "file": from GW_KEYS_FILE (read-only through the admin API); "admin": made through the API. */
+  source: 'file' | 'admin';
+}
+
+export type AuthDecision =
+  | { ok: true; record: KeyRecord }
+  | { ok: false; code: 'missing_api_key' | 'invalid_api_key'; message: string };
+
+const KEY_HEADER_MAX = 512;
+
+/**
+ * The client's key from `Authorization: Bearer`, `api-key` or `x-api-key` (OpenAI and Azure-style
+ * clients send each). Returns "" when none is present, null when one is present but malformed.
+ */
+export function presentedKey(authorization: string | undefined, apiKey: string | undefined, xApiKey: string | undefined): string | null {
+  let v = '';
+  if (authorization !== undefined && authorization !== '') {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    if (!m) return null;
+    v = m[1];
+  } else if (apiKey !== undefined && apiKey !== '') {
+    v = apiKey.trim();
+  } else if (xApiKey !== undefined && xApiKey !== '') {
+    v = xApiKey.trim();
+  }
+  if (v.length > KEY_HEADER_MAX || /[^\x21-\x7e]/.test(v)) return null;
+  return v;
+}
+
+export function authenticate(presented: string | null, record: KeyRecord | null, nowSec: number): AuthDecision {
+  if (presented === '') {
+    return { ok: false, code: 'missing_api_key', message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' };
+  }
+  if (presented === null) {
+    return { ok: false, code: 'invalid_api_key', message: 'The API key header is malformed. Send "Authorization: Bearer <key>".' };
+  }
+  if (record === null || record.disabled || (record.expires_at > 0 && record.expires_at <= nowSec)) {
+    // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
+    return { ok: false, code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
+  }
+  return { ok: true, record: record };
+}
+
+/** What the admin API shows of a record: everything but the hash. */
+export function publicView(k: KeyRecord): { [k: string]: unknown } {
+  return {
+    id: k.id, object: 'api_key', label: k.label, models: k.models, rpm: k.rpm, burst: k.burst, tier: k.tier,
+    expires_at: k.expires_at > 0 ? k.expires_at : null, disabled: k.disabled, created_at: k.created_at, source: k.source,
+  };
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const FIELDS = ['id', 'label', 'models', 'rpm', 'burst', 'tier', 'expires_at', 'expires_in', 'disabled'];
+
+function isInt(v: unknown, min: number, max: number): boolean {
+  return typeof v === 'number' && v % 1 === 0 && v >= min && v <= max;
+}
+
+/**
+ * Validates an admin create (partial=false) or update (partial=true) body, already JSON-parsed.
+ * Returns the fields to set; unknown fields are an error so typos do not pass silently.
+ */
+export function validateKeyInput(body: unknown, partial: boolean, nowSec: number): Validated<{ [k: string]: unknown }> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, message: 'The body must be a JSON object.' };
+  const b = body as { [k: string]: unknown };
+  const out: { [k: string]: unknown } = {};
+  const keys = Object.keys(b);
+  for (let i = 0; i < keys.length; i++) {
+    if (FIELDS.indexOf(keys[i]) < 0) return { ok: false, message: 'Unknown field "' + keys[i].slice(0, 40) + '". Allowed: ' + FIELDS.join(', ') + '.' };
+  }
+  if (b.id !== undefined) {
+    if (partial) return { ok: false, message: '"id" cannot be changed.' };
+    if (typeof b.id !== 'string' || !ID_RE.test(b.id)) return { ok: false, message: '"id" must be 1-64 letters, digits, "_", "." or "-".' };
+    out.id = b.id;
+  }
+  if (b.label !== undefined) {
+    if (typeof b.label !== 'string' || b.label.length > 200) return { ok: false, message: '"label" must be a string of at most 200 characters.' };
+    out.label = b.label;
+  }
+  if (b.models !== undefined) {
+    if (b.models === '*') out.models = '*';
+    else if (Array.isArray(b.models) && b.models.length <= 1000 && b.models.every(function (m) { return typeof m === 'string' && m.length > 0 && m.length <= 256; })) out.models = b.models;
+    else return { ok: false, message: '"models" must be "*" or a list of model names.' };
+  }
+  if (b.rpm !== undefined) {
+    if (!isInt(b.rpm, 0, 1000000)) return { ok: false, message: '"rpm" must be an integer from 0 (unlimited) to 1000000.' };
+    out.rpm = b.rpm;
+  }
+  if (b.burst !== undefined) {
+    if (!isInt(b.burst, 0, 100000)) return { ok: false, message: '"burst" must be an integer from 0 (no per-second cap) to 100000.' };
+    out.burst = b.burst;
+  }
+  if (b.tier !== undefined) {
+    if (TIERS.indexOf(b.tier as Tier) < 0) return { ok: false, message: '"tier" must be one of ' + TIERS.join(', ') + '.' };
+    out.tier = b.tier;
+  }
+  if (b.expires_at !== undefined && b.expires_in !== undefined) return { ok: false, message: 'Give "expires_at" or "expires_in", not both.' };
+  if (b.expires_at !== undefined) {
+    if (b.expires_at !== null && !isInt(b.expires_at, 0, 4102444800)) return { ok: false, message: '"expires_at" must be unix seconds or null.' };
+    out.expires_at = b.expires_at === null ? 0 : b.expires_at;
+  }
+  if (b.expires_in !== undefined) {
+    if (!isInt(b.expires_in, 1, 315360000)) return { ok: false, message: '"expires_in" must be a number of seconds from 1 to 315360000.' };
+    out.expires_at = nowSec + (b.expires_in as number);
+  }
+  if (b.disabled !== undefined) {
+    if (typeof b.disabled !== 'boolean') return { ok: false, message: '"disabled" must be true or false.' };
+    out.disabled = b.disabled;
+  }
+  return { ok: true, value: out };
+}
+
+/** A new record from validated create input. */
+export function newRecord(v: { [k: string]: unknown }, id: string, hash: string, nowSec: number, source: 'file' | 'admin'): KeyRecord {
+  return {
+    id: id, hash: hash,
+    label: typeof v.label === 'string' ? v.label : '',
+    models: v.models !== undefined ? (v.models as '*' | string[]) : '*',
+    rpm: typeof v.rpm === 'number' ? v.rpm : 0,
+    burst: typeof v.burst === 'number' ? v.burst : 0,
+    tier: v.tier !== undefined ? (v.tier as Tier) : 'normal',
+    expires_at: typeof v.expires_at === 'number' ? v.expires_at : 0,
+    disabled: v.disabled === true,
+    created_at: nowSec,
+    source: source,
+  };
+}
+
+/** Applies validated update input to a record (returns a new object). */
+export function applyUpdate(k: KeyRecord, v: { [key: string]: unknown }): KeyRecord {
+  const r = JSON.parse(JSON.stringify(k)) as KeyRecord;
+  if (v.label !== undefined) r.label = v.label as string;
+  if (v.models !== undefined) r.models = v.models as '*' | string[];
+  if (v.rpm !== undefined) r.rpm = v.rpm as number;
+  if (v.burst !== undefined) r.burst = v.burst as number;
+  if (v.tier !== undefined) r.tier = v.tier as Tier;
+  if (v.expires_at !== undefined) r.expires_at = v.expires_at as number;
+  if (v.disabled !== undefined) r.disabled = v.disabled as boolean;
+  return r;
+}
+
+/**
+ * Reads the records of a keys file (GW_KEYS_FILE, or the gateway's own state file):
+ * {"keys":[{"id","hash":"sha256:<hex>", ...record fields}]}. Bad entries are reported, not fatal.
+ */
+export function parseKeysFile(text: string, source: 'file' | 'admin', nowSec: number): { records: KeyRecord[]; errors: string[] } {
+  const records: KeyRecord[] = [];
+  const errors: string[] = [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return { records: records, errors: ['not JSON: ' + String(e)] };
+  }
+  const list = doc !== null && typeof doc === 'object' ? (doc as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(list)) return { records: records, errors: ['expected {"keys": [...]}'] };
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i] as { [k: string]: unknown };
+    if (e === null || typeof e !== 'object') {
+      errors.push('keys[' + i + ']: not an object');
+      continue;
+    }
+    const hash = typeof e.hash === 'string' ? /^(?:sha256:)?([0-9a-f]{64})$/.exec(e.hash) : null;
+    if (!hash) {
+      errors.push('keys[' + i + ']: "hash" must be "sha256:<64 hex>" (scripts/gw-key.ts makes one)');
+      continue;
+    }
+    const fields: { [k: string]: unknown } = {};
+    for (let f = 0; f < FIELDS.length; f++) if (e[FIELDS[f]] !== undefined && FIELDS[f] !== 'expires_in') fields[FIELDS[f]] = e[FIELDS[f]];
+    const v = validateKeyInput(fields, false, nowSec);
+    if (!v.ok || typeof v.value.id !== 'string') {
+      errors.push('keys[' + i + ']: ' + (v.ok ? '"id" is required' : v.message));
+      continue;
+    }
+    const rec = newRecord(v.value, v.value.id as string, hash[1], typeof e.created_at === 'number' ? e.created_at : nowSec, source);
+    records.push(rec);
+  }
+  return { records: records, errors: errors };
+}

@@ -1,0 +1,50 @@
+/**
+ * gw.auth: `js_set $gw_auth` evaluated by `if` in `location /v1/` (rewrite phase), so a request
+ * without a valid key is refused BEFORE nginx reads its body: a 50 MB upload from a stranger costs
+ * nothing. Returns "" (pass), "401", "429" or "500"; gateway-server.conf maps those to `return`.
+ * Reads: $gw_auth_mode ("off" skips everything), headers Authorization / api-key / x-api-key.
+ * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
+ * $gw_error_code and $gw_retry_after on refusal.
+ */
+import { authenticate, presentedKey } from '../core/keys';
+import { gwError, GwError } from '../core/errors';
+import { checkRate } from '../core/rateLimit';
+import { dictCounter } from '../ngx/counter';
+import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
+import { getVar, setVar } from '../ngx/vars';
+
+function refuse(r: NginxHTTPRequest, e: GwError): string {
+  setVar(r, 'gw_auth_error', e.body);
+  setVar(r, 'gw_error_code', e.code);
+  return String(e.status);
+}
+
+export function auth(r: NginxHTTPRequest): string {
+  try {
+    if (getVar(r, 'gw_auth_mode') === 'off') return '';
+    const problems = ensureLoaded();
+    for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
+    const h = r.headersIn;
+    const presented = presentedKey(h['Authorization'], h['api-key'], h['x-api-key']);
+    const record = presented !== null && presented !== '' ? findByHash(sha256hex(presented)) : null;
+    const d = authenticate(presented, record, nowSec());
+    if (!d.ok) return refuse(r, gwError(d.code, d.message));
+    const k = d.record;
+    setVar(r, 'gw_key_id', k.id);
+    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
+    setVar(r, 'gw_tier', k.tier);
+    if (k.rpm > 0 || k.burst > 0) {
+      const rate = checkRate(dictCounter('gw_rate'), k.id, k.rpm, k.burst, Date.now());
+      if (!rate.ok) {
+        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
+        return refuse(r, gwError('rate_limit_exceeded', 'Rate limit reached for this API key (' +
+          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
+          '). Retry after ' + rate.retryAfterSec + ' s.'));
+      }
+    }
+    return '';
+  } catch (e) {
+    r.error('gw: auth failed: ' + String(e));
+    return refuse(r, gwError('internal_error'));
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The admin token check shared by every /admin/ handler. The token comes from GW_ADMIN_TOKEN or
+ * the file GW_ADMIN_TOKEN_FILE (a Docker secret, say); nginx passes those only when nginx.conf has
+ * `env GW_ADMIN_TOKEN; env GW_ADMIN_TOKEN_FILE;` in its main context.
+ */
+import fs from 'fs';
+import { gwError, GwError } from '../core/errors';
+import { sha256hex } from './keyStore';
+
+function adminToken(): string {
+  const direct = process.env.GW_ADMIN_TOKEN;
+  if (typeof direct === 'string' && direct.trim() !== '') return direct.trim();
+  const file = process.env.GW_ADMIN_TOKEN_FILE;
+  if (typeof file === 'string' && file !== '') {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      return '';
+    }
+  }
+  return '';
+}
+
+/** Compares digests so the time taken does not depend on how much of the token matched. */
+function sameSecret(a: string, b: string): boolean {
+  const x = sha256hex(a), y = sha256hex(b);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x.charCodeAt(i) ^ y.charCodeAt(i);
+  return diff === 0;
+}
+
+/** null when the request carries the admin token, else the error to answer with. */
+export function checkAdmin(r: Pick<NginxHTTPRequest, 'headersIn'>): GwError | null {
+  const token = adminToken();
+  if (token === '') return gwError('admin_disabled');
+  const h = r.headersIn['Authorization'];
+  const m = typeof h === 'string' ? /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(h) : null;
+  if (!m || !sameSecret(m[1], token)) return gwError('invalid_admin_token');
+  return null;
+}

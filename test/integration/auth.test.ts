@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { describe, expect, it } from 'vitest';
+import { CHAT, chatBody, EMBED, post } from '../support/clients';
+import { sleep } from '../support/nginx';
+import { useGateway } from '../support/useGateway';
+
+const BOOT_KEY = 'sk-gw-bootstrap-key-for-tests-0123456789';
+const LIMITED_KEY = 'sk-gw-limited-key-for-tests-0123456789';
+const keysDir = mkdtempSync(join(tmpdir(), 'gw-keys-'));
+chmodSync(keysDir, 0o755);
+const keysFile = join(keysDir, 'keys.json');
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+function writeKeys(extra: object[] = []): void {
+  writeFileSync(keysFile, JSON.stringify({ keys: [
+    { id: 'boot', hash: `sha256:${sha(BOOT_KEY)}`, label: 'ops', models: '*' },
+    { id: 'limited', hash: `sha256:${sha(LIMITED_KEY)}`, models: [CHAT], rpm: 3 },
+    ...extra,
+  ] }));
+}
+writeKeys();
+
+const gw = useGateway({
+  auth: true,
+  env: { GW_KEYS_FILE: keysFile },
+  backends: { be_chat: {}, be_embed: {} },
+  models: { [CHAT]: { upstream: 'be_chat', aliases: ['chat'] }, [EMBED]: { upstream: 'be_embed' } },
+});
+
+/** Every secret the suite saw; none may ever appear in a log. */
+const secrets = new Set<string>([BOOT_KEY, LIMITED_KEY]);
+
+function bearer(key: string): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}
+
+async function adminCall(method: string, path: string, body?: unknown, token = gw.adminToken): Promise<Response> {
+  return fetch(`${gw.adminUrl}${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function createKey(body: object): Promise<{ id: string; key: string } & Record<string, unknown>> {
+  const res = await adminCall('POST', '/admin/keys', body);
+  expect(res.status).toBe(201);
+  const out = await res.json();
+  secrets.add(out.key);
+  return out;
+}
+
+async function chatStatus(key: string, model = CHAT): Promise<number> {
+  return (await post(`${gw.url}/v1/chat/completions`, chatBody(model), bearer(key))).status;
+}
+
+async function errorOf(res: Response): Promise<{ code: string; message: string; type: string }> {
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  return (await res.json()).error;
+}
+
+describe('API keys on the client path', () => {
+  it('no key → 401 missing_api_key, through the openai SDK too', async () => {
+    const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT));
+    expect(res.status).toBe(401);
+    expect((await errorOf(res)).code).toBe('missing_api_key');
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
+    await expect(sdk.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
+  });
+
+  it('unknown and malformed keys → 401 invalid_api_key', async () => {
+    for (const headers of [bearer('sk-nope'), { authorization: 'Basic Zm9vOmJhcg==' }, { authorization: 'Bearer a b' }]) {
+      const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), headers);
+      expect(res.status).toBe(401);
+      expect((await errorOf(res)).code).toBe('invalid_api_key');
+    }
+  });
+
+  it('accepts Authorization: Bearer, api-key and x-api-key; the openai SDK works', async () => {
+    expect(await chatStatus(BOOT_KEY)).toBe(200);
+    expect((await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { 'api-key': BOOT_KEY })).status).toBe(200);
+    expect((await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { 'x-api-key': BOOT_KEY })).status).toBe(200);
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: BOOT_KEY, maxRetries: 0 });
+    const r = await sdk.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'x' }] });
+    expect(r.model).toBe(CHAT);
+  });
+
+  it('strips the client key before proxying', async () => {
+    gw.mocks.be_chat.resetStats();
+    await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { ...bearer(BOOT_KEY), 'api-key': BOOT_KEY, 'x-api-key': BOOT_KEY });
+    const h = gw.mocks.be_chat.stats.recentHeaders.at(-1)!;
+    expect(h.authorization).toBeUndefined();
+    expect(h['api-key']).toBeUndefined();
+    expect(h['x-api-key']).toBeUndefined();
+  });
+
+  it('refuses before reading the body: 401 while a 100 MB upload is still unsent', async () => {
+    const answer = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+      const req = request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-length': String(60 * 1024 * 1024), 'content-type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.write('{"model":"');
+    });
+    expect(answer.code).toBe(401);
+    expect(JSON.parse(answer.body).error.code).toBe('missing_api_key');
+  });
+
+  it('a key limited to some models gets 404 model_not_found for the others', async () => {
+    const res = await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), bearer(LIMITED_KEY));
+    expect(res.status).toBe(404);
+    expect((await errorOf(res)).code).toBe('model_not_found');
+  });
+
+  it('rate limit: rpm 3 → the 4th request in a minute is 429 with Retry-After', async () => {
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), bearer(LIMITED_KEY));
+      statuses.push(last.status);
+    }
+    // The model test above already spent one of the three.
+    expect(statuses.filter((s) => s === 200).length).toBe(2);
+    expect(statuses.at(-1)).toBe(429);
+    const retry = Number(last!.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    expect((await errorOf(last!)).code).toBe('rate_limit_exceeded');
+  });
+
+  it('burst limit answers 429 Retry-After: 1 and recovers the next second', async () => {
+    const k = await createKey({ models: '*', burst: 2 });
+    // Align to the start of a second so three requests share one window.
+    await sleep(1000 - (Date.now() % 1000) + 20);
+    const s = [await chatStatus(k.key), await chatStatus(k.key), await chatStatus(k.key)];
+    expect(s).toEqual([200, 200, 429]);
+    await sleep(1100);
+    expect(await chatStatus(k.key)).toBe(200);
+  });
+});
+
+describe('admin API', () => {
+  it('needs the admin token', async () => {
+    const none = await fetch(`${gw.adminUrl}/admin/keys`);
+    expect(none.status).toBe(401);
+    expect((await errorOf(none)).code).toBe('invalid_admin_token');
+    const wrong = await adminCall('GET', '/admin/keys', undefined, 'nope');
+    expect(wrong.status).toBe(401);
+    const client = await fetch(`${gw.url}/admin/keys`, { headers: { authorization: `Bearer ${gw.adminToken}` } });
+    expect(client.status).toBe(404); // not on the client-facing port at all
+  });
+
+  it('creates a key that works at once in every worker, shown once, listed without secrets', async () => {
+    const k = await createKey({ label: 'team-a', models: [CHAT], tier: 'high' });
+    expect(k.key).toMatch(/^sk-gw-[A-Za-z0-9_-]{32}$/);
+    expect(k).toMatchObject({ object: 'api_key', label: 'team-a', tier: 'high', source: 'admin' });
+    // Fresh connections spread over both workers.
+    const statuses = await Promise.all(Array.from({ length: 16 }, () =>
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: chatBody(CHAT), headers: { ...bearer(k.key), connection: 'close' } }).then((r) => r.status)));
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    const list = await (await adminCall('GET', '/admin/keys')).json();
+    const text = JSON.stringify(list);
+    expect(text).not.toContain(k.key);
+    expect(text).not.toContain(sha(k.key));
+    expect(list.data.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(['boot', 'limited', k.id]));
+    const one = await (await adminCall('GET', `/admin/keys/${k.id}`)).json();
+    expect(one).toMatchObject({ id: k.id, models: [CHAT] });
+    expect(one.key).toBeUndefined();
+  });
+
+  it('updates models and revokes at once', async () => {
+    const k = await createKey({ id: 'team-b', models: [CHAT] });
+    expect(await chatStatus(k.key, 'chat')).toBe(200); // an alias of an allowed model is allowed
+    expect((await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), bearer(k.key))).status).toBe(404);
+    const up = await adminCall('PATCH', '/admin/keys/team-b', { models: [EMBED] });
+    expect(up.status).toBe(200);
+    expect((await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), bearer(k.key))).status).toBe(200);
+    expect(await chatStatus(k.key)).toBe(404);
+    expect((await adminCall('DELETE', '/admin/keys/team-b')).status).toBe(200);
+    expect(await chatStatus(k.key)).toBe(401);
+    expect((await adminCall('GET', '/admin/keys/team-b')).status).toBe(404);
+  });
+
+  it('rotates: the old secret stops working, the new one works', async () => {
+    const k = await createKey({ models: '*' });
+    const res = await adminCall('POST', `/admin/keys/${k.id}/rotate`);
+    expect(res.status).toBe(200);
+    const rotated = await res.json();
+    secrets.add(rotated.key);
+    expect(rotated.id).toBe(k.id);
+    expect(await chatStatus(k.key)).toBe(401);
+    expect(await chatStatus(rotated.key)).toBe(200);
+  });
+
+  it('expired and disabled keys are refused', async () => {
+    const k = await createKey({ models: '*', expires_in: 1 });
+    expect(await chatStatus(k.key)).toBe(200);
+    await sleep(2100);
+    expect(await chatStatus(k.key)).toBe(401);
+    const d = await createKey({ models: '*', disabled: true });
+    expect(await chatStatus(d.key)).toBe(401);
+    await adminCall('PATCH', `/admin/keys/${d.id}`, { disabled: false });
+    expect(await chatStatus(d.key)).toBe(200);
+  });
+
+  it('keys from GW_KEYS_FILE are read-only through the API', async () => {
+    const res = await adminCall('PATCH', '/admin/keys/boot', { rpm: 1 });
+    expect(res.status).toBe(409);
+    expect((await errorOf(res)).code).toBe('key_read_only');
+  });
+
+  it('malformed admin input → 400 with a message naming the fix', async () => {
+    const cases: [unknown, string][] = [
+      ['{', 'invalid_json'], [[1, 2], 'invalid_request'], [{ rpm: -1 }, 'invalid_request'], [{ models: 'gpt' }, 'invalid_request'],
+      [{ tier: 'vip' }, 'invalid_request'], [{ nope: 1 }, 'invalid_request'], [{ id: 'bad id!' }, 'invalid_request'],
+      [{ id: 'boot' }, 'invalid_request'],
+    ];
+    for (const [body, code] of cases) {
+      const res = await adminCall('POST', '/admin/keys', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((await errorOf(res)).code).toBe(code);
+    }
+  });
+});
+
+describe('persistence', () => {
+  it('a key made through the API survives reload and a full restart', async () => {
+    const k = await createKey({ id: 'durable', models: '*' });
+    await gw.nginx.reload();
+    expect(await chatStatus(k.key)).toBe(200);
+    await gw.restart();
+    expect(await chatStatus(k.key)).toBe(200);
+    expect(await chatStatus(BOOT_KEY)).toBe(200);
+  });
+
+  it('picks up a changed GW_KEYS_FILE within the sync interval', async () => {
+    const NEW_KEY = 'sk-gw-added-by-ops-in-git-0123456789';
+    secrets.add(NEW_KEY);
+    expect(await chatStatus(NEW_KEY)).toBe(401);
+    writeKeys([{ id: 'ops-added', hash: `sha256:${sha(NEW_KEY)}`, models: '*' }]);
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await sleep(250);
+      status = await chatStatus(NEW_KEY);
+    }
+    expect(status).toBe(200);
+  });
+});
+
+describe('hostile input', () => {
+  it('malformed headers and admin bodies: every answer is a 4xx JSON error, nginx stays up, the store is unchanged', async () => {
+    const before = await (await adminCall('GET', '/admin/keys')).text();
+    const deep = '['.repeat(100000) + ']'.repeat(100000);
+    const bodies: (string | Buffer)[] = [
+      '', 'null', '"str"', '123', 'true', '[]', deep, `{"label":${deep}}`, '{"models":[1,2,3]}', '{"rpm":1e309}',
+      '{"rpm":"10"}', '{"expires_at":-5}', '{"label":"' + 'x'.repeat(300) + '"}', Buffer.from([0xff, 0xfe, 0x00, 0x7b]),
+      JSON.stringify({ models: Array.from({ length: 5000 }, (_, i) => `m${i}`) }), '{"__proto__":{"rpm":5}}',
+      'x'.repeat(70 * 1024),
+    ];
+    for (const b of bodies) {
+      for (const path of ['/admin/keys', '/admin/keys/durable']) {
+        const res = await fetch(`${gw.adminUrl}${path}`, { method: path === '/admin/keys' ? 'POST' : 'PATCH', body: b as BodyInit,
+          headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' } });
+        expect(res.status, `${path} ${String(b).slice(0, 40)}`).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect((await res.json()).error.code).toBeTypeOf('string');
+      }
+    }
+    const headerSets: Record<string, string>[] = [
+      { authorization: 'Bearer ' + 'k'.repeat(4000) }, { authorization: 'Bearer' }, { authorization: '' },
+      { authorization: 'Bearer \u00ff\u00fe' }, { 'x-api-key': 'a'.repeat(600) }, { 'api-key': ' ' },
+      { authorization: `Bearer ${gw.adminToken}` },
+    ];
+    for (const h of headerSets) {
+      const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), h);
+      expect(res.status, JSON.stringify(h).slice(0, 60)).toBe(401);
+      expect((await res.json()).error.code).toMatch(/^(missing|invalid)_api_key$/);
+    }
+    for (const h of [{ authorization: 'Bearer x'.repeat(1000) }, { authorization: `Bearer ${BOOT_KEY}\u0000` }]) {
+      const res = await fetch(`${gw.adminUrl}/admin/keys`, { headers: h }).catch(() => null);
+      if (res) expect(res.status).toBe(401);
+    }
+    expect(await (await adminCall('GET', '/admin/keys')).text()).toBe(before);
+    expect(await chatStatus(BOOT_KEY)).toBe(200);
+  });
+});
+
+describe('no secret in any log', () => {
+  it('greps every log nginx wrote in this suite', async () => {
+    const logs = gw.nginx.errorLog() + gw.nginx.accessLog();
+    expect(logs.length).toBeGreaterThan(1000);
+    expect(secrets.size).toBeGreaterThan(8);
+    for (const s of secrets) expect(logs.includes(s), 'a key leaked into a log').toBe(false);
+    expect(logs.includes(gw.adminToken)).toBe(false);
+  });
+});

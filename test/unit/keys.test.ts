@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { applyUpdate, authenticate, newRecord, parseKeysFile, presentedKey, publicView, validateKeyInput } from '../../njs/src/core/keys';
+import { checkRate, Counter } from '../../njs/src/core/rateLimit';
+
+function fakeCounter(): Counter & { data: Record<string, number> } {
+  const data: Record<string, number> = {};
+  return { data, incr: (k, d) => (data[k] = (data[k] ?? 0) + d), get: (k) => data[k] };
+}
+
+describe('presentedKey', () => {
+  it('reads Bearer, api-key, x-api-key in that order', () => {
+    expect(presentedKey('Bearer abc', 'x', 'y')).toBe('abc');
+    expect(presentedKey('bearer   abc  ', undefined, undefined)).toBe('abc');
+    expect(presentedKey(undefined, ' k1 ', 'y')).toBe('k1');
+    expect(presentedKey(undefined, undefined, 'k2')).toBe('k2');
+    expect(presentedKey(undefined, undefined, undefined)).toBe('');
+  });
+  it('flags malformed values as null', () => {
+    expect(presentedKey('Basic abc', undefined, undefined)).toBeNull();
+    expect(presentedKey('Bearer a b', undefined, undefined)).toBeNull();
+    expect(presentedKey('Bearer ' + 'a'.repeat(600), undefined, undefined)).toBeNull();
+    expect(presentedKey(undefined, 'é', undefined)).toBeNull();
+  });
+});
+
+describe('authenticate', () => {
+  const rec = newRecord({ models: '*' }, 'k', 'h', 100, 'admin');
+  it('decides missing, invalid, expired, disabled, ok', () => {
+    expect(authenticate('', null, 0)).toMatchObject({ ok: false, code: 'missing_api_key' });
+    expect(authenticate(null, null, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
+    expect(authenticate('x', null, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
+    expect(authenticate('x', { ...rec, disabled: true }, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
+    expect(authenticate('x', { ...rec, expires_at: 50 }, 50)).toMatchObject({ ok: false, code: 'invalid_api_key' });
+    expect(authenticate('x', { ...rec, expires_at: 51 }, 50)).toMatchObject({ ok: true });
+    expect(authenticate('x', rec, 50)).toMatchObject({ ok: true });
+  });
+  it('never shows the hash', () => {
+    expect(JSON.stringify(publicView(rec))).not.toContain('"hash"');
+  });
+});
+
+describe('validateKeyInput', () => {
+  it('accepts a full create and computes expires_in', () => {
+    const v = validateKeyInput({ id: 'a.b-c_1', label: 'x', models: ['m'], rpm: 60, burst: 5, tier: 'low', expires_in: 10 }, false, 1000);
+    expect(v).toEqual({ ok: true, value: { id: 'a.b-c_1', label: 'x', models: ['m'], rpm: 60, burst: 5, tier: 'low', expires_at: 1010 } });
+  });
+  const bad: unknown[] = [null, [], 'x', { id: 'a b' }, { models: [1] }, { models: 'm' }, { rpm: 1.5 }, { rpm: '1' }, { burst: -1 },
+    { tier: 'x' }, { expires_at: 1, expires_in: 1 }, { disabled: 'yes' }, { other: 1 }, { label: 'x'.repeat(201) }];
+  for (const b of bad) it(`rejects ${JSON.stringify(b)}`, () => expect(validateKeyInput(b, false, 0).ok).toBe(false));
+  it('refuses to change an id on update', () => expect(validateKeyInput({ id: 'x' }, true, 0).ok).toBe(false));
+  it('applies an update without touching the original', () => {
+    const rec = newRecord({}, 'k', 'h', 1, 'admin');
+    const next = applyUpdate(rec, { rpm: 9, disabled: true });
+    expect(next).toMatchObject({ rpm: 9, disabled: true, id: 'k', hash: 'h' });
+    expect(rec.rpm).toBe(0);
+  });
+});
+
+describe('parseKeysFile', () => {
+  it('reads entries and reports bad ones without failing the rest', () => {
+    const text = JSON.stringify({ keys: [
+      { id: 'good', hash: 'sha256:' + 'a'.repeat(64), models: ['m'], rpm: 5 },
+      { id: 'nohash' },
+      { hash: 'b'.repeat(64) },
+      { id: 'badrpm', hash: 'c'.repeat(64), rpm: -1 },
+    ] });
+    const r = parseKeysFile(text, 'file', 7);
+    expect(r.records.map((k) => k.id)).toEqual(['good']);
+    expect(r.records[0]).toMatchObject({ hash: 'a'.repeat(64), source: 'file', rpm: 5, created_at: 7 });
+    expect(r.errors).toHaveLength(3);
+    expect(r.errors[0]).toMatch(/gw-key/);
+  });
+  it('reports a broken file', () => {
+    expect(parseKeysFile('{', 'file', 0).errors[0]).toMatch(/not JSON/);
+    expect(parseKeysFile('[]', 'file', 0).errors[0]).toMatch(/expected/);
+  });
+});
+
+describe('checkRate', () => {
+  it('rpm: allows rpm per window, refuses the next, refused requests do not count', () => {
+    const c = fakeCounter();
+    const t = 60_000 * 100 + 1000;
+    const seq = Array.from({ length: 5 }, () => checkRate(c, 'k', 3, 0, t).ok);
+    expect(seq).toEqual([true, true, true, false, false]);
+    expect(c.data['m:k:100']).toBe(3);
+  });
+  it('rpm: the previous window weighs in and fades', () => {
+    const c = fakeCounter();
+    c.data['m:k:99'] = 10;
+    // 10% into window 100: estimate = 10 * 0.9 + n → only one more request fits under 10.
+    const t = 60_000 * 100 + 6000;
+    expect(checkRate(c, 'k', 10, 0, t).ok).toBe(true);
+    const r = checkRate(c, 'k', 10, 0, t);
+    expect(r).toMatchObject({ ok: false, limit: 'rpm' });
+    if (!r.ok) expect(r.retryAfterSec).toBeGreaterThanOrEqual(1);
+    // 90% into the window the old traffic counts for 1.
+    expect(checkRate(c, 'k', 10, 0, 60_000 * 100 + 54_000).ok).toBe(true);
+  });
+  it('burst: at most `burst` per second, Retry-After 1', () => {
+    const c = fakeCounter();
+    const t = 5_000_000;
+    expect([checkRate(c, 'k', 0, 2, t).ok, checkRate(c, 'k', 0, 2, t).ok]).toEqual([true, true]);
+    expect(checkRate(c, 'k', 0, 2, t)).toEqual({ ok: false, retryAfterSec: 1, limit: 'burst' });
+    expect(checkRate(c, 'k', 0, 2, t + 1000).ok).toBe(true);
+  });
+});
