@@ -1,0 +1,181 @@
+/**
+ * Token usage from a response body seen chunk by chunk: the `"usage":{...}` object of a JSON
+ * response, or of the final SSE event when the client asked for `stream_options.include_usage`
+ * (with vLLM's `continuous_usage_stats` every event carries one; the last one wins).
+ *
+ * Built for a body filter that must not hold the stream back: each chunk is searched natively with
+ * Buffer.lastIndexOf, nothing is copied unless a `"usage"` key is found, and across chunk
+ * boundaries only a few bytes are kept (a key split in two, or an object that is still open).
+ * njs 0.8: no GC, so every allocation lives until the request ends; keep per-chunk work small.
+ *
+ * Inside a JSON string a quote is always escaped, so the bytes `"usage"` followed by `:` can only
+ * be a key; a value of `null` (OpenAI's non-final chunks) is skipped.
+ */
+
+export interface Usage {
+  prompt: number;
+  completion: number;
+  total: number;
+}
+
+export interface UsageScanner {
+  /** The last complete usage object seen so far, or null. */
+  usage: Usage | null;
+  /** Text of a usage object that started in an earlier chunk and is not closed yet. */
+  capture: string | null;
+  /** The tail of the previous chunk when it could be the start of a split `"usage"` key. */
+  carry: string;
+}
+
+const KEY = '"usage"';
+/** A usage object longer than this is not one (vLLM's is ~100 bytes with details). */
+const MAX_OBJECT = 2048;
+/** How many `"usage"` matches per chunk are examined, from the last one backwards. */
+const MAX_CANDIDATES = 4;
+
+export function newUsageScanner(): UsageScanner {
+  return { usage: null, capture: null, carry: '' };
+}
+
+type Probe = { state: 'done'; usage: Usage } | { state: 'open' } | { state: 'bad' };
+
+function isWs(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+function tokenCount(v: unknown): number | null {
+  return typeof v === 'number' && isFinite(v) && v >= 0 ? Math.floor(v) : null;
+}
+
+/** `{"prompt_tokens":..}` text → Usage; null when it carries no token count. */
+export function parseUsageObject(text: string): Usage | null {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch (e) {
+    return null;
+  }
+  if (o === null || typeof o !== 'object') return null;
+  const u = o as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
+  const p = tokenCount(u.prompt_tokens);
+  const c = tokenCount(u.completion_tokens);
+  const t = tokenCount(u.total_tokens);
+  if (p === null && c === null && t === null) return null;
+  const prompt = p !== null ? p : 0;
+  const completion = c !== null ? c : 0;
+  return { prompt: prompt, completion: completion, total: t !== null ? t : prompt + completion };
+}
+
+/**
+ * `text` starts with `"usage"`: is the value a complete object (done), cut off by the end of the
+ * available text (open), or something else (bad: null, not a key, too long)?
+ */
+export function probeUsage(text: string): Probe {
+  let i = KEY.length;
+  const n = text.length;
+  while (i < n && isWs(text.charCodeAt(i))) i++;
+  if (i >= n) return { state: 'open' };
+  if (text.charCodeAt(i) !== 58 /* : */) return { state: 'bad' };
+  i++;
+  while (i < n && isWs(text.charCodeAt(i))) i++;
+  if (i >= n) return { state: 'open' };
+  if (text.charCodeAt(i) !== 123 /* { */) return { state: 'bad' };
+  const start = i;
+  let depth = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      // Jump over a string, honouring backslash escapes.
+      i++;
+      while (i < n && text.charCodeAt(i) !== 34) {
+        if (text.charCodeAt(i) === 92 /* \ */) i++;
+        i++;
+      }
+      if (i >= n) break;
+    } else if (c === 123) {
+      depth++;
+    } else if (c === 125 /* } */) {
+      depth--;
+      if (depth === 0) {
+        const u = parseUsageObject(text.slice(start, i + 1));
+        return u !== null ? { state: 'done', usage: u } : { state: 'bad' };
+      }
+    }
+  }
+  return n - start >= MAX_OBJECT ? { state: 'bad' } : { state: 'open' };
+}
+
+/** Continues an open capture with the start of this chunk. */
+function continueCapture(s: UsageScanner, buf: Buffer): void {
+  const cap = s.capture as string;
+  const take = Math.min(buf.length, MAX_OBJECT + KEY.length + 16 - cap.length);
+  const text = take > 0 ? cap + buf.toString('utf8', 0, take) : cap;
+  const p = probeUsage(text);
+  if (p.state === 'done') {
+    s.usage = p.usage;
+    s.capture = null;
+  } else if (p.state === 'bad' || take < buf.length) {
+    s.capture = null; // too long to be a usage object: give up on this one
+  } else {
+    s.capture = text;
+  }
+}
+
+/** Examines the `"usage"` keys of one chunk from the last backwards; the last complete one wins. */
+function scanCandidates(s: UsageScanner, buf: Buffer): void {
+  let at = buf.lastIndexOf(KEY);
+  let opened = false;
+  for (let k = 0; at >= 0 && k < MAX_CANDIDATES; k++) {
+    const end = Math.min(buf.length, at + MAX_OBJECT + KEY.length + 16);
+    const text = buf.toString('utf8', at, end);
+    const p = probeUsage(text);
+    if (p.state === 'done') {
+      s.usage = p.usage;
+      return;
+    }
+    if (p.state === 'open' && !opened && end === buf.length) {
+      // The latest usage continues in the next chunk; an earlier complete one still counts meanwhile.
+      s.capture = text;
+      opened = true;
+    }
+    at = at > 0 ? buf.lastIndexOf(KEY, at - 1) : -1;
+  }
+}
+
+/** Feeds one body chunk (any size, any split). Returns true when `s.usage` changed. */
+export function feedUsage(s: UsageScanner, buf: Buffer): boolean {
+  const before = s.usage;
+  const n = buf.length;
+  if (n === 0) return false;
+  const short = n < KEY.length - 1;
+  // The stream's last bytes when this chunk is too short to hold a key prefix on its own.
+  let tail = '';
+  if (s.capture !== null) {
+    continueCapture(s, buf);
+  } else if (s.carry !== '') {
+    // A `"usage"` key split across chunks: the carry holds its first bytes.
+    const joined = s.carry + buf.toString('utf8', 0, Math.min(n, KEY.length - 1));
+    const j = joined.indexOf(KEY);
+    if (j >= 0) {
+      s.capture = s.carry.slice(j);
+      continueCapture(s, buf);
+    } else if (short) {
+      tail = joined;
+    }
+  }
+  s.carry = '';
+  // A capture still open after this chunk means the whole chunk is inside that object.
+  if (s.capture === null) scanCandidates(s, buf);
+  if (s.capture === null) {
+    // Keep the tail only if it may begin a key: a quote within the last KEY.length - 1 bytes.
+    if (short) {
+      if (tail === '') tail = buf.toString('utf8');
+      const q = tail.lastIndexOf('"');
+      if (q >= 0 && q > tail.length - KEY.length) s.carry = tail.slice(q);
+    } else {
+      const q = buf.lastIndexOf(34);
+      if (q >= 0 && q > n - KEY.length) s.carry = buf.toString('utf8', q, n);
+    }
+  }
+  return s.usage !== before;
+}

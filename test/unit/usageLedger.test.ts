@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { isDay, keysOfDay, ledgerIncrements, ledgerKey, ledgerRows, parseLedgerKey, usageFromVars, utcDay } from '../../njs/src/core/usageLedger';
+
+describe('usage ledger layout', () => {
+  it('keys carry day, field, key id and model; a model may hold any character', () => {
+    const k = ledgerKey('2025-11-25', 'prompt_tokens', 'team-a', 'org/model|v2');
+    expect(k).toBe('2025-11-25|prompt_tokens|team-a|org/model|v2');
+    expect(parseLedgerKey(k)).toEqual({ day: '2025-11-25', field: 'prompt_tokens', keyId: 'team-a', model: 'org/model|v2' });
+  });
+  it('an empty key id (auth off) is "-", and a key id never carries the separator', () => {
+    expect(ledgerKey('2025-11-25', 'requests', '', 'm')).toBe('2025-11-25|requests|-|m');
+    expect(parseLedgerKey(ledgerKey('2025-11-25', 'requests', 'a|b', 'm'))).toMatchObject({ keyId: 'a_b', model: 'm' });
+  });
+  it('rejects foreign keys', () => {
+    for (const k of ['x', 'a|b|c', '2025-11-25|bogus|k|m', 'yesterday|requests|k|m']) expect(parseLedgerKey(k)).toBeNull();
+  });
+  it('days are UTC dates', () => {
+    expect(utcDay(Date.UTC(2025, 0, 31, 23, 59, 59))).toBe('2025-01-31');
+    expect(isDay('2025-01-31')).toBe(true);
+    expect(isDay('2025-1-31')).toBe(false);
+  });
+});
+
+describe('what one request adds', () => {
+  it.each([
+    ['no model: nothing', '', 200, null, []],
+    ['a success without usage', 'm', 200, null, [['requests', 1]]],
+    ['an error', 'm', 502, null, [['requests', 1], ['errors', 1]]],
+    ['tokens', 'm', 200, { prompt: 3, completion: 4, total: 7 }, [['requests', 1], ['prompt_tokens', 3], ['completion_tokens', 4], ['total_tokens', 7]]],
+    ['embeddings (no completion)', 'm', 200, { prompt: 3, completion: 0, total: 3 }, [['requests', 1], ['prompt_tokens', 3], ['total_tokens', 3]]],
+  ] as const)('%s', (_n, model, status, usage, want) => {
+    expect(ledgerIncrements(model, status, usage).map((i) => [i.field, i.delta])).toEqual(want);
+  });
+  it('reads the js_var strings the body filter leaves', () => {
+    expect(usageFromVars('', '', '')).toBeNull();
+    expect(usageFromVars('5', '2', '7')).toEqual({ prompt: 5, completion: 2, total: 7 });
+    expect(usageFromVars('5', '', '')).toEqual({ prompt: 5, completion: 0, total: 5 });
+    expect(usageFromVars('x', '', '')).toBeNull();
+  });
+});
+
+describe('rows for the admin endpoint', () => {
+  const items: [string, number][] = [
+    ['2025-11-24|requests|a|m1', 2],
+    ['2025-11-25|requests|a|m1', 3],
+    ['2025-11-25|prompt_tokens|a|m1', 30],
+    ['2025-11-25|completion_tokens|a|m1', 12],
+    ['2025-11-25|total_tokens|a|m1', 42],
+    ['2025-11-25|requests|-|m2', 1],
+    ['2025-11-25|errors|-|m2', 1],
+    ['garbage', 9],
+  ];
+  it('folds counters into one row per day, key and model, newest day first', () => {
+    expect(ledgerRows(items, {})).toEqual([
+      { day: '2025-11-25', key_id: '-', model: 'm2', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      { day: '2025-11-25', key_id: 'a', model: 'm1', requests: 3, errors: 0, prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 },
+      { day: '2025-11-24', key_id: 'a', model: 'm1', requests: 2, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    ]);
+  });
+  it('filters by day, key id and model', () => {
+    expect(ledgerRows(items, { day: '2025-11-24' })).toHaveLength(1);
+    expect(ledgerRows(items, { key_id: 'a' })).toHaveLength(2);
+    expect(ledgerRows(items, { model: 'm2', key_id: '-' })).toHaveLength(1);
+  });
+  it('selects one day for a reset', () => {
+    expect(keysOfDay(items.map((i) => i[0]), '2025-11-25')).toHaveLength(6);
+  });
+});
