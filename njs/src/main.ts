@@ -1,5 +1,11 @@
 // The handler table nginx sees as `gw.<name>` (js_import gw from gateway.js). Handlers live in
 // handlers/, one per nginx-facing concern; this file only lists them.
+import { metadata } from './handlers/metadata';
+import { metrics } from './handlers/metrics';
+import { models } from './handlers/models';
+import { readyz } from './handlers/readyz';
+import { refresh } from './handlers/refresh';
 import { route } from './handlers/route';
 
-export default { route: route };
+export default { route: route,
+  models: models, metadata: metadata, readyz: readyz, metrics: metrics, refresh: refresh };

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'request_too_large'
   | 'upstream_unavailable'
   | 'upstream_timeout'
-  | 'internal_error';
+  | 'internal_error'
+  | 'model_unavailable';
 
 interface CatalogueEntry {
   status: number;
@@ -56,6 +57,8 @@ const CATALOGUE: { [code: string]: CatalogueEntry } = {
     message: 'The backend for this model did not answer in time. Try again later.' },
   internal_error: { status: 500, type: 'server_error', param: null,
     message: 'The gateway failed to handle this request. The error log has the details.' },
+  model_unavailable: { status: 503, type: 'service_unavailable', param: 'model',
+    message: 'Every backend of this model is failing its health checks. Retry after the number of seconds in the Retry-After header.' },
 };
 
 export interface GwError {

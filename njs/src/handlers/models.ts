@@ -1,0 +1,90 @@
+/**
+ * gw.models: `js_content` in `location = /v1/models` and `location ^~ /v1/models/`
+ * (nginx/discovery-server.conf).
+ *
+ * GET /v1/models answers the union of the backends' model lists plus aliases, in OpenAI's shape,
+ * from the `gw_discovery` cache the refresher keeps (core/discovery.ts has the policy); only when
+ * the cache is missing or old (refresher not running) does it fetch the stale upstreams itself,
+ * bounded by the location's js_fetch_timeout. GET /v1/models/{id} answers one entry ({id} may hold
+ * slashes: "BAAI/bge-m3", or %2F-encoded). Both are filtered by $gw_key_models (core/access.ts).
+ * Reads: $gw_key_models. Writes: $gw_error_code.
+ * Returns: 200, 404 model_not_found, 405 method_not_allowed, 500 internal_error.
+ */
+import { assembleModels, filterModels, listBody, MODELS_ON_DEMAND_MS } from '../core/discovery';
+import { gwError } from '../core/errors';
+import { cachedList, discoveryDict, readListing, readListings, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
+import { guard } from '../ngx/guard';
+import { replyError, replyJson } from '../ngx/reply';
+import { routes } from '../ngx/table';
+import { getVar } from '../ngx/vars';
+
+const PREFIX = '/v1/models/';
+
+function shown(id: string): string {
+  return id.length > 200 ? id.slice(0, 200) + '...' : id;
+}
+
+/** Fetches the upstreams the refresher has not attempted lately, then rebuilds the cached list. */
+function refreshStale(d: NgxSharedDict<string>, now: number): Promise<void> {
+  const ups = Object.keys(routes.upstreams);
+  const ps: Promise<unknown>[] = [];
+  for (let i = 0; i < ups.length; i++) {
+    const l = readListing(d, ups[i]);
+    if (l === null || now - l.attempted_at > MODELS_ON_DEMAND_MS) ps.push(refreshUpstream(d, routes, ups[i]));
+  }
+  return Promise.all(ps).then(function () {
+    rebuildList(d, routes);
+  });
+}
+
+async function serve(r: NginxHTTPRequest, d: NgxSharedDict<string>): Promise<void> {
+  let cached = cachedList(d);
+  const now = Date.now();
+  if (cached.body === undefined || now - cached.at > MODELS_ON_DEMAND_MS) {
+    await refreshStale(d, now);
+    cached = cachedList(d);
+  }
+  const spec = getVar(r, 'gw_key_models');
+  const id = r.uri.length > PREFIX.length && r.uri.slice(0, PREFIX.length) === PREFIX ? r.uri.slice(PREFIX.length) : null;
+  if (id === null && r.uri !== '/v1/models') {
+    replyError(r, gwError('model_not_found', 'Give a model id: GET /v1/models/{model}.'));
+    return;
+  }
+  if (id === null && (spec === '' || spec === '*') && cached.body !== undefined) {
+    replyJson(r, 200, cached.body);
+    return;
+  }
+  const a = assembleModels(routes, readListings(d, routes));
+  const data = filterModels(a.data, a.canonical, spec);
+  if (id === null) {
+    replyJson(r, 200, listBody(data));
+    return;
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (data[i].id === id) {
+      replyJson(r, 200, JSON.stringify(data[i]));
+      return;
+    }
+  }
+  replyError(r, gwError('model_not_found', 'The model `' + shown(id) + '` does not exist or you do not have access to it.'));
+}
+
+export function models(r: NginxHTTPRequest): void {
+  guard(r, 'models', function () {
+    if (r.method !== 'GET' && r.method !== 'HEAD') {
+      r.headersOut['Allow'] = 'GET, HEAD';
+      replyError(r, gwError('method_not_allowed', 'Use GET for ' + r.uri + '.'));
+      return;
+    }
+    const d = discoveryDict();
+    if (d === undefined) {
+      r.error('gw: models failed: no js_shared_dict_zone gw_discovery; include nginx/discovery-http.conf in http{}');
+      replyError(r, gwError('internal_error'));
+      return;
+    }
+    serve(r, d).catch(function (e) {
+      r.error('gw: models failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+      replyError(r, gwError('internal_error'));
+    });
+  });
+}

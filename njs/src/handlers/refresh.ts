@@ -1,0 +1,75 @@
+/**
+ * gw.refresh: `js_periodic gw.refresh interval=2s;` in `location @gw_refresh`
+ * (nginx/discovery-server.conf). Runs on worker 0 only (the default), at start and every interval.
+ *
+ * One round, everything in parallel so the round lasts about one fetch (bounded by that
+ * location's js_fetch_timeout, which must stay below the interval: nginx kills a round still
+ * running when the next one is due):
+ *   - GET http://<server>/health for every server of every upstream → `gw_health` states;
+ *   - GET http://<server>/v1/models for every upstream whose listing is older than the TTL, whose
+ *     last fetch failed, or that was down in the last round → `gw_discovery` listings, then the
+ *     cached model list is rebuilt.
+ * Reads no request; writes only the two zones. Never throws (errors go to the error log).
+ */
+import { classifyProbe, nextHealth, ProbeResult, statusCode, upstreamStatus } from '../core/health';
+import { needsRefresh } from '../core/discovery';
+import { cachedList, discoveryDict, readListing, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
+import { healthDict, readServer, serverKey, TICK, upstreamKey } from '../ngx/health';
+import { routes } from '../ngx/table';
+
+function probe(addr: string): Promise<{ result: ProbeResult; error: string }> {
+  return ngx.fetch('http://' + addr + '/health', { method: 'GET' })
+    .then(function (res) {
+      const result = classifyProbe(res.status, '');
+      return { result: result, error: result === 'ok' ? '' : 'HTTP ' + res.status };
+    })
+    .catch(function (e) {
+      const msg = String(e && (e as Error).message ? (e as Error).message : e);
+      return { result: classifyProbe(0, msg), error: msg };
+    });
+}
+
+function checkUpstream(h: NgxSharedDict<number>, errors: NgxSharedDict<string> | undefined, upstream: string): Promise<void> {
+  const servers = routes.upstreams[upstream].servers;
+  const ps: Promise<void>[] = [];
+  const states: number[] = [];
+  for (let i = 0; i < servers.length; i++) {
+    const addr = servers[i];
+    ps.push(probe(addr).then(function (p) {
+      const next = nextHealth(readServer(h, upstream, addr), p.result);
+      h.set(serverKey('s', upstream, addr), next.state);
+      h.set(serverKey('f', upstream, addr), next.fails);
+      h.set(serverKey('c', upstream, addr), Date.now());
+      if (errors !== undefined) errors.set(serverKey('e', upstream, addr), p.error);
+      states.push(next.state);
+    }));
+  }
+  return Promise.all(ps).then(function () {
+    h.set(upstreamKey(upstream), statusCode(upstreamStatus(states)));
+  });
+}
+
+export async function refresh(): Promise<void> {
+  try {
+    const h = healthDict();
+    const d = discoveryDict();
+    const ups = Object.keys(routes.upstreams);
+    const now = Date.now();
+    const work: Promise<unknown>[] = [];
+    let listings = 0;
+    for (let i = 0; i < ups.length; i++) {
+      if (h !== undefined) work.push(checkUpstream(h, d, ups[i]));
+      // A down upstream's listing is retried every round, so /v1/metadata flags it stale at once.
+      const down = h !== undefined && h.get(upstreamKey(ups[i])) === 0;
+      if (d !== undefined && (down || needsRefresh(readListing(d, ups[i]), now))) {
+        work.push(refreshUpstream(d, routes, ups[i]));
+        listings++;
+      }
+    }
+    await Promise.all(work);
+    if (d !== undefined && (listings > 0 || cachedList(d).body === undefined)) rebuildList(d, routes);
+    if (h !== undefined) h.set(TICK, Date.now());
+  } catch (e) {
+    ngx.log(ngx.ERR, 'gw: refresh failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+  }
+}
