@@ -5,7 +5,11 @@ import { metrics } from './handlers/metrics';
 import { models } from './handlers/models';
 import { readyz } from './handlers/readyz';
 import { refresh } from './handlers/refresh';
+import { requestEnd } from './handlers/requestEnd';
 import { route } from './handlers/route';
+import { usage } from './handlers/usage';
+import { usageAdmin } from './handlers/usageAdmin';
 
 export default { route: route,
+  usage: usage, requestEnd: requestEnd, usageAdmin: usageAdmin,
   models: models, metadata: metadata, readyz: readyz, metrics: metrics, refresh: refresh };

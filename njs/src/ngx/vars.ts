@@ -12,7 +12,12 @@ export type GwVar =
   | 'gw_key_id' // id of the API key (safe to log; never the key), "" when auth is off
   | 'gw_key_models' // the key's allowed models: "" (auth off), "*" or a JSON array (core/access.ts)
   | 'gw_tier' // priority tier for the wait queue: "high" | "normal" | "low"
-  | 'gw_queue_ms'; // milliseconds the request waited for a concurrency slot
+  | 'gw_queue_ms' // milliseconds the request waited for a concurrency slot
+  | 'gw_prompt_tokens' // usage.prompt_tokens of the response (JSON or final SSE chunk), "" if none (logging-http.conf)
+  | 'gw_completion_tokens' // usage.completion_tokens, "" if none
+  | 'gw_total_tokens' // usage.total_tokens, "" if none
+  | 'gw_ttft_ms' // SSE only: ms from request start to the first body bytes, "" otherwise
+  | 'gw_usage_done'; // "1" once the log phase added this request to the usage ledger
 
 type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
 

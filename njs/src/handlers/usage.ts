@@ -1,0 +1,49 @@
+/**
+ * gw.usage: `js_body_filter gw.usage buffer_type=buffer;` in @gw_upstream and
+ * @gw_upstream_rewrite (nginx/gateway-server.conf), i.e. on every proxied response body.
+ *
+ * Passes each chunk on unchanged and at once (r.sendBuffer; nothing is held back, so SSE still
+ * streams), and on the side:
+ *   - finds the `usage` object of a JSON response or of the final SSE event (core/usage.ts) and
+ *     writes $gw_prompt_tokens, $gw_completion_tokens, $gw_total_tokens for the access log and
+ *     the usage ledger (handlers/requestEnd.ts);
+ *   - for `text/event-stream` responses, writes $gw_ttft_ms: ms from the start of the request to the
+ *     first body bytes (time to first token as the client sees it, queue wait included).
+ * A client that disconnects mid-stream means this filter never sees `last`: nothing here depends
+ * on it; the log phase does the accounting. Never fails the response: errors are logged only.
+ */
+import { feedUsage, newUsageScanner, UsageScanner } from '../core/usage';
+import { setVar } from '../ngx/vars';
+
+// njs: each request runs in its own VM clone, so module state is per request (and starts fresh
+// after the internalRedirect into the proxy location).
+let scanner: UsageScanner | null = null;
+let sse = false;
+let firstSeen = false;
+
+type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'headersOut' | 'variables' | 'error'>;
+
+export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean }): void {
+  r.sendBuffer(data, flags);
+  try {
+    if (scanner === null) {
+      scanner = newUsageScanner();
+      const ct = r.headersOut['Content-Type'];
+      sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;
+    }
+    if (data.length === 0) return;
+    if (sse && !firstSeen) {
+      firstSeen = true;
+      const t = parseFloat(r.variables.request_time || '');
+      if (t >= 0) setVar(r, 'gw_ttft_ms', String(Math.round(t * 1000)));
+    }
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (feedUsage(scanner, buf) && scanner.usage !== null) {
+      setVar(r, 'gw_prompt_tokens', String(scanner.usage.prompt));
+      setVar(r, 'gw_completion_tokens', String(scanner.usage.completion));
+      setVar(r, 'gw_total_tokens', String(scanner.usage.total));
+    }
+  } catch (e) {
+    r.error('gw: usage failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The usage ledger over the `gw_usage` shared dict (declared in nginx/logging-http.conf; layout in
+ * core/usageLedger.ts). Every write is an atomic `incr`, so all workers add into the same counters.
+ * When the zone is not declared (logging-http.conf not included) recording is a no-op.
+ */
+import { LedgerFilter, LedgerRow, ledgerIncrements, ledgerKey, ledgerRows, keysOfDay, usageFromVars, utcDay } from '../core/usageLedger';
+import { getVar, setVar } from './vars';
+
+export const USAGE_ZONE = 'gw_usage';
+
+function zone(): NgxSharedDict<number> | null {
+  const d = ngx.shared[USAGE_ZONE];
+  return d !== undefined ? (d as NgxSharedDict<number>) : null;
+}
+
+/**
+ * Adds one finished request to the ledger (log phase). Idempotent per request: $gw_usage_done
+ * guards against a second run (a `nocache` js_set or two access_log lines evaluating it twice).
+ */
+export function recordUsage(r: Pick<NginxHTTPRequest, 'variables'>): void {
+  if (getVar(r, 'gw_usage_done') !== '') return;
+  setVar(r, 'gw_usage_done', '1');
+  const d = zone();
+  if (d === null) return;
+  const usage = usageFromVars(getVar(r, 'gw_prompt_tokens'), getVar(r, 'gw_completion_tokens'), getVar(r, 'gw_total_tokens'));
+  const status = parseInt(r.variables.status || '0', 10);
+  const model = getVar(r, 'gw_model');
+  const inc = ledgerIncrements(model, status, usage);
+  if (inc.length === 0) return;
+  const day = utcDay(Date.now());
+  const keyId = getVar(r, 'gw_key_id');
+  for (let i = 0; i < inc.length; i++) d.incr(ledgerKey(day, inc[i].field, keyId, model), inc[i].delta, 0);
+}
+
+export function readUsage(f: LedgerFilter): { rows: LedgerRow[]; capacity: number; free: number } | null {
+  const d = zone();
+  if (d === null) return null;
+  return { rows: ledgerRows(d.items(d.size() + 1) as [string, number][], f), capacity: d.capacity, free: d.freeSpace() };
+}
+
+/** Deletes one day's counters, or everything; returns how many counters were removed. */
+export function resetUsage(day: string | undefined): number | null {
+  const d = zone();
+  if (d === null) return null;
+  if (day === undefined) {
+    const n = d.size();
+    d.clear();
+    return n;
+  }
+  const keys = keysOfDay(d.keys(d.size() + 1), day);
+  let n = 0;
+  for (let i = 0; i < keys.length; i++) if (d.delete(keys[i])) n++;
+  return n;
+}
