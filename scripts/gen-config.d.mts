@@ -1,7 +1,7 @@
 // Types for gen-config.mjs, which stays plain JS so the build runs it without a TypeScript loader.
 export interface NormalizedConfig {
   upstreams: Record<string, { servers: string[]; keepalive: number; max_fails: number; fail_timeout_ms: number; api_key_env: string }>;
-  models: Record<string, { upstream: string; capabilities: string[]; max_inflight: number; max_queue: number; queue_timeout_ms: number; owned_by: string; created: number }>;
+  models: Record<string, { upstream: string; capabilities: string[]; max_inflight: number; max_queue: number; queue_timeout_ms: number; slot_lease_ms: number; owned_by: string; created: number }>;
   aliases: Record<string, string>;
 }
 export function parseDuration(v: unknown, what: string): number;

@@ -62,6 +62,7 @@ export function normalizeConfig(raw, source = 'gateway.json') {
       max_inflight: intIn(m.max_inflight, 0, `${at}.max_inflight`, 0, 100000),
       max_queue: intIn(m.max_queue, 0, `${at}.max_queue`, 0, 100000),
       queue_timeout_ms: parseDuration(m.queue_timeout ?? '30s', `${at}.queue_timeout`),
+      slot_lease_ms: parseDuration(m.slot_lease ?? '20m', `${at}.slot_lease`),
       owned_by: typeof m.owned_by === 'string' ? m.owned_by : 'vllm',
       created: intIn(m.created, 0, `${at}.created`, 0, 4102444800),
     };

@@ -23,6 +23,8 @@ export interface MockOptions {
   maxModelLen?: number;
   /** Status /health answers with (tests flip it to simulate an unhealthy server). */
   healthStatus?: number;
+  /** Answer every POST with this status (a replica that is up but failing, e.g. 503). */
+  failStatus?: number;
 }
 
 export interface MockStats {
@@ -158,7 +160,7 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
       }
     }
     const seen = { 'x-mock-backend': options.name, 'x-body-sha256': hash, 'x-body-bytes': String(body.length), 'x-mock-model': model ?? '' };
-    const forced = Number(req.headers['x-mock-status'] ?? 0);
+    const forced = options.failStatus ?? Number(req.headers['x-mock-status'] ?? 0);
     if (forced >= 400) {
       vllmError(res, forced, forced >= 500 ? 'InternalServerError' : 'BadRequestError', `forced status ${forced}`, seen);
       return;

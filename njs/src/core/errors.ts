@@ -25,7 +25,17 @@ export type ErrorCode =
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'internal_error'
-  | 'model_unavailable';
+  | 'missing_api_key'
+  | 'invalid_api_key'
+  | 'rate_limit_exceeded'
+  | 'invalid_admin_token'
+  | 'admin_disabled'
+  | 'invalid_request'
+  | 'key_not_found'
+  | 'key_read_only'
+  | 'model_unavailable'
+  | 'queue_full'
+  | 'queue_timeout';
 
 interface CatalogueEntry {
   status: number;
@@ -57,6 +67,26 @@ const CATALOGUE: { [code: string]: CatalogueEntry } = {
     message: 'The backend for this model did not answer in time. Try again later.' },
   internal_error: { status: 500, type: 'server_error', param: null,
     message: 'The gateway failed to handle this request. The error log has the details.' },
+  missing_api_key: { status: 401, type: 'authentication_error', param: null,
+    message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' },
+  invalid_api_key: { status: 401, type: 'authentication_error', param: null,
+    message: 'Incorrect API key provided, or the key was revoked or has expired.' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error', param: null,
+    message: 'Rate limit reached for this API key. Retry after the number of seconds in the Retry-After header.' },
+  invalid_admin_token: { status: 401, type: 'authentication_error', param: null,
+    message: 'The admin API needs "Authorization: Bearer <admin token>" (GW_ADMIN_TOKEN or GW_ADMIN_TOKEN_FILE).' },
+  admin_disabled: { status: 503, type: 'service_unavailable', param: null,
+    message: 'The admin API is disabled: no admin token is configured. Set GW_ADMIN_TOKEN or GW_ADMIN_TOKEN_FILE and keep `env GW_ADMIN_TOKEN; env GW_ADMIN_TOKEN_FILE;` in nginx.conf.' },
+  invalid_request: { status: 400, type: 'invalid_request_error', param: null,
+    message: 'The request is not valid for this endpoint.' },
+  key_not_found: { status: 404, type: 'not_found_error', param: null,
+    message: 'No API key with that id.' },
+  queue_full: { status: 429, type: 'rate_limit_error', param: null,
+    message: 'This model is at capacity and its wait queue is full. Retry after the number of seconds in the Retry-After header.' },
+  queue_timeout: { status: 429, type: 'rate_limit_error', param: null,
+    message: 'This model stayed at capacity for as long as a request may wait. Retry after the number of seconds in the Retry-After header.' },
+  key_read_only: { status: 409, type: 'invalid_request_error', param: null,
+    message: 'This key comes from GW_KEYS_FILE; change it in that file (the gateway re-reads it within 5 s).' },
   model_unavailable: { status: 503, type: 'service_unavailable', param: 'model',
     message: 'Every backend of this model is failing its health checks. Retry after the number of seconds in the Retry-After header.' },
 };

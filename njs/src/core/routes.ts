@@ -14,6 +14,8 @@ export interface ModelRoute {
   /** Requests allowed to wait for a slot; 0 = reject at once when full. */
   max_queue: number;
   queue_timeout_ms: number;
+  /** How long a slot may be held before the sweeper reclaims it (a request that vanished). */
+  slot_lease_ms: number;
   owned_by: string;
   created: number;
 }

@@ -11,19 +11,23 @@
  * $gw_body (rewrite only), $gw_error_code.
  * Returns: 400 invalid_json | missing_model | invalid_model | invalid_multipart, 404 model_not_found
  * (also for a model the key may not use: the answer does not reveal which models exist),
- * 405 method_not_allowed, 413 request_too_large, 500 internal_error; everything else is the backend's.
+ * 405 method_not_allowed, 413 request_too_large, 429 queue_full | queue_timeout (with Retry-After,
+ * for models with max_inflight), 500 internal_error; everything else is the backend's.
+ * Models with a max_inflight wait for a slot first (ngx/slots.ts): async, via setTimeout polling.
  */
 import { routes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError } from '../core/errors';
 import { scanModel } from '../core/modelScan';
 import { multipartBoundary, scanMultipartModel } from '../core/multipart';
+import { Tier, tierOf } from '../core/queue';
 import { resolveModel } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { readBody } from '../ngx/body';
 import { guard } from '../ngx/guard';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
+import { admit } from '../ngx/slots';
 import { getVar, setVar } from '../ngx/vars';
 
 /** Client-sent names are echoed in errors; cap what we reflect. */
@@ -82,14 +86,39 @@ export function route(r: NginxHTTPRequest): void {
       return;
     }
     setVar(r, 'gw_upstream_auth', upstreamAuth(r, res.route.upstream));
-    if (!res.alias) {
-      r.internalRedirect('@gw_upstream');
+    let target = '@gw_upstream';
+    if (res.alias) {
+      // The backend serves the canonical name only; splice it over the alias. This copies the body
+      // once, so aliases cost memory on huge bodies (README#configuration).
+      const name = boundary !== null ? res.model : JSON.stringify(res.model);
+      setVar(r, 'gw_body', body.buf.toString('utf8', 0, scan.start) + name + body.buf.toString('utf8', scan.end, body.buf.length));
+      target = '@gw_upstream_rewrite';
+    }
+    const mr = res.route;
+    if (mr.max_inflight === 0) {
+      r.internalRedirect(target);
       return;
     }
-    // The backend serves the canonical name only; splice it over the alias. This copies the body
-    // once, so aliases cost memory on huge bodies (README#aliases).
-    const name = boundary !== null ? res.model : JSON.stringify(res.model);
-    setVar(r, 'gw_body', body.buf.toString('utf8', 0, scan.start) + name + body.buf.toString('utf8', scan.end, body.buf.length));
-    r.internalRedirect('@gw_upstream_rewrite');
+    admit({ model: res.model, tier: requestTier(r), limits: mr, leaseMs: mr.slot_lease_ms, leaseId: r.variables.request_id as string },
+      function (a) {
+        setVar(r, 'gw_queue_ms', String(a.waitedMs));
+        if (a.ok) {
+          setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
+          r.internalRedirect(target);
+          return;
+        }
+        setVar(r, 'gw_queue_result', a.reason);
+        r.headersOut['Retry-After'] = String(a.retryAfterSec);
+        replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
+      });
   });
+}
+
+/** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
+function requestTier(r: NginxHTTPRequest): Tier {
+  if (getVar(r, 'gw_auth_mode') === 'off') {
+    const h = r.headersIn['X-Priority'];
+    if (h !== undefined) return tierOf(h.trim().toLowerCase());
+  }
+  return tierOf(getVar(r, 'gw_tier'));
 }

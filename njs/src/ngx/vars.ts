@@ -13,6 +13,11 @@ export type GwVar =
   | 'gw_key_models' // the key's allowed models: "" (auth off), "*" or a JSON array (core/access.ts)
   | 'gw_tier' // priority tier for the wait queue: "high" | "normal" | "low"
   | 'gw_queue_ms' // milliseconds the request waited for a concurrency slot
+  | 'gw_auth_mode' // "on" (default) or "off": `set $gw_auth_mode off;` for a trusted network
+  | 'gw_auth_error' // OpenAI JSON body of an auth refusal, returned by gateway-server.conf
+  | 'gw_retry_after' // seconds, for the Retry-After header of a 429
+  | 'gw_upstream_auth' // Authorization header sent upstream ("" = none)
+  | 'gw_queue_result' // "" (no cap), "slot", "waited", "full" or "timeout": how admission went
   | 'gw_prompt_tokens' // usage.prompt_tokens of the response (JSON or final SSE chunk), "" if none (logging-http.conf)
   | 'gw_completion_tokens' // usage.completion_tokens, "" if none
   | 'gw_total_tokens' // usage.total_tokens, "" if none

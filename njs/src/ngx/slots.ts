@@ -1,0 +1,85 @@
+/**
+ * Admission to a model's upstream through the wait queue (core/queue.ts) over the gw_queue zone,
+ * with a lease per slot in gw_leases (expiry in ms). The slot is given back by njs.on('exit'),
+ * which runs when the request ends however it ends (success, upstream error or timeout, client
+ * abort mid-body or mid-stream, a worker finishing its requests after a reload). Lease and release
+ * race through `delete`: only the caller that deletes the lease gives the slot back, so a slot is
+ * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
+ * sweeper (gw.queueSweep) when it expires.
+ */
+import { arrive, leave, mayTry, ModelLimits, QueueDict, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
+
+export function queueDict(): QueueDict {
+  const d = ngx.shared.gw_queue as NgxSharedDict<number> | undefined;
+  if (!d) throw new Error('js_shared_dict_zone gw_queue is missing: include nginx/gateway-http.conf');
+  return {
+    incr: function (k: string, v: number) { return d.incr(k, v, 0); },
+    get: function (k: string) { return d.get(k); },
+    set: function (k: string, v: number) { d.set(k, v); },
+  };
+}
+
+export function leases(): NgxSharedDict<number> {
+  const d = ngx.shared.gw_leases as NgxSharedDict<number> | undefined;
+  if (!d) throw new Error('js_shared_dict_zone gw_leases is missing: include nginx/gateway-http.conf');
+  return d;
+}
+
+export interface AdmitOptions {
+  model: string;
+  tier: Tier;
+  limits: ModelLimits;
+  leaseMs: number;
+  /** Unique per request (the request id). */
+  leaseId: string;
+}
+
+export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout'; retryAfterSec: number; waitedMs: number };
+
+function hold(o: AdmitOptions, d: QueueDict): void {
+  const key = o.model + '\t' + o.leaseId;
+  const t0 = Date.now();
+  leases().set(key, t0 + o.leaseMs);
+  njs.on('exit', function () {
+    // njs 0.8: never touch `r` here (reading r.variables in an exit handler crashes the worker).
+    if (leases().delete(key)) release(d, o.model, Date.now() - t0);
+  });
+}
+
+/** Calls done() once: with a slot held, or with the reason there is none. */
+export function admit(o: AdmitOptions, done: (res: AdmitResult) => void): void {
+  const d = queueDict();
+  const a = arrive(d, o.model, o.tier, o.limits);
+  if (a.kind === 'slot') {
+    hold(o, d);
+    done({ ok: true, waitedMs: 0 });
+    return;
+  }
+  if (a.kind === 'full') {
+    done({ ok: false, reason: 'full', retryAfterSec: retryAfterSec(d, o.model, o.limits), waitedMs: 0 });
+    return;
+  }
+  const ticket = a.ticket;
+  const t0 = Date.now();
+  const aging = Math.max(1000, Math.floor(o.limits.queue_timeout_ms / 2));
+  function attempt(): void {
+    const now = Date.now();
+    const waited = now - t0;
+    const eligible = mayTry(d, o.model, o.tier, ticket, waited, aging, now);
+    if (eligible && tryAcquire(d, o.model, o.limits.max_inflight)) {
+      leave(d, o.model, o.tier, true, waited);
+      hold(o, d);
+      done({ ok: true, waitedMs: waited });
+      return;
+    }
+    if (waited >= o.limits.queue_timeout_ms) {
+      leave(d, o.model, o.tier, false, waited);
+      done({ ok: false, reason: 'timeout', retryAfterSec: retryAfterSec(d, o.model, o.limits), waitedMs: waited });
+      return;
+    }
+    // The waiter whose turn it is polls often so a freed slot is not left idle; the rest rarely.
+    // njs 0.8: the callback form allocates ~0.3 KB per poll, a fresh Promise per poll ~1.9 KB.
+    setTimeout(attempt, eligible ? 5 : 50);
+  }
+  attempt();
+}

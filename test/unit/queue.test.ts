@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { arrive, leave, mayTry, QueueDict, release, retryAfterSec, sweepQueue, tryAcquire, waitingTotal } from '../../njs/src/core/queue';
+
+function fakeDict(): QueueDict & { data: Record<string, number> } {
+  const data: Record<string, number> = {};
+  return { data, incr: (k, d) => (data[k] = (data[k] ?? 0) + d), get: (k) => data[k], set: (k, v) => { data[k] = v; } };
+}
+const lim = { max_inflight: 2, max_queue: 3, queue_timeout_ms: 10_000 };
+
+describe('queue decisions', () => {
+  it('cap 2, queue 3: slot, slot, then tickets 1-3, then full; refusals roll back', () => {
+    const d = fakeDict();
+    const seq = Array.from({ length: 7 }, () => arrive(d, 'm', 'normal', lim));
+    expect(seq.map((a) => a.kind)).toEqual(['slot', 'slot', 'queued', 'queued', 'queued', 'full', 'full']);
+    expect(seq.filter((a) => a.kind === 'queued').map((a) => (a as { ticket: number }).ticket)).toEqual([1, 2, 3]);
+    expect(d.data['inflight:m']).toBe(2);
+    expect(waitingTotal(d, 'm')).toBe(3);
+    expect(d.data['rejected:m']).toBe(2);
+  });
+
+  it('FIFO within a tier: only the lowest live ticket may try', () => {
+    const d = fakeDict();
+    expect(mayTry(d, 'm', 'normal', 1, 0, 1000, 0)).toBe(true);
+    expect(mayTry(d, 'm', 'normal', 2, 0, 1000, 0)).toBe(false);
+    d.data['issued:m:normal'] = 2;
+    leave(d, 'm', 'normal', true, 5);
+    expect(mayTry(d, 'm', 'normal', 2, 0, 1000, 0)).toBe(true);
+  });
+
+  it('an abandoned ticket loosens the order but never blocks it', () => {
+    const d = fakeDict();
+    d.data['issued:m:normal'] = 3;
+    leave(d, 'm', 'normal', false, 10_000); // ticket 3 times out first
+    expect(mayTry(d, 'm', 'normal', 1, 0, 1000, 0)).toBe(true);
+    expect(mayTry(d, 'm', 'normal', 2, 0, 1000, 0)).toBe(true);
+    leave(d, 'm', 'normal', true, 1);
+    leave(d, 'm', 'normal', true, 1);
+    expect(waitingTotal(d, 'm')).toBe(0);
+    expect(d.data['timeouts:m']).toBe(1);
+  });
+
+  it('a lower tier defers to waiting higher tiers until it has aged', () => {
+    const d = fakeDict();
+    d.data['issued:m:high'] = 1;
+    d.data['issued:m:low'] = 1;
+    expect(mayTry(d, 'm', 'low', 1, 500, 1000, 0)).toBe(false);
+    expect(mayTry(d, 'm', 'high', 1, 0, 1000, 0)).toBe(true);
+    expect(mayTry(d, 'm', 'low', 1, 1000, 1000, 0)).toBe(true); // aged: no starvation
+  });
+
+  it('release frees a slot and feeds the service-time average; a reclaimed lease does not', () => {
+    const d = fakeDict();
+    expect(tryAcquire(d, 'm', 1)).toBe(true);
+    expect(tryAcquire(d, 'm', 1)).toBe(false);
+    release(d, 'm', 1000);
+    expect(d.data['inflight:m']).toBe(0);
+    expect(d.data['svc_ms:m']).toBe(1000);
+    tryAcquire(d, 'm', 1);
+    release(d, 'm', -1);
+    expect(d.data['svc_ms:m']).toBe(1000);
+    expect(d.data['done:m']).toBe(1);
+  });
+
+  it('Retry-After follows the observed service rate', () => {
+    const d = fakeDict();
+    expect(retryAfterSec(d, 'm', lim)).toBe(10); // nothing observed yet: the queue timeout
+    d.data['svc_ms:m'] = 4000;
+    d.data['issued:m:normal'] = 3;
+    // (3 waiting + 1) * 4 s / 2 slots = 8 s
+    expect(retryAfterSec(d, 'm', lim)).toBe(8);
+  });
+
+  it('the sweeper skips a dead head after its heartbeat goes stale and recomputes the gauge', () => {
+    const d = fakeDict();
+    d.data['issued:m:normal'] = 2;
+    d.data['waiting:m'] = 5; // drifted
+    expect(sweepQueue(d, 'm', 1000, 3000)).toBe(0);
+    expect(d.data['waiting:m']).toBe(2);
+    expect(sweepQueue(d, 'm', 2000, 3000)).toBe(0);
+    expect(sweepQueue(d, 'm', 4500, 3000)).toBe(1);
+    expect(waitingTotal(d, 'm')).toBe(1);
+  });
+});
