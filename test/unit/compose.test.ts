@@ -1,0 +1,275 @@
+/**
+ * The compose stacks without a Docker engine: every compose file is valid against the compose
+ * specification's JSON schema, the generated files are not stale, and the stacks keep their
+ * security properties (model servers only on the internal network and never published, the gateway
+ * on both networks, the downloader alone in the setup profile and alone with internet, offline env
+ * on model servers, healthchecks) and agree with compose/gateway.json (served names, caps, context).
+ */
+import { Ajv } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { C, GATEWAY_ENV, generateCompose, generateNginxFiles, loadPlan, OFFLINE_ENV, planCompose, staleFiles } from '../../scripts/gen-compose';
+import { parseMockArgs } from '../../scripts/mock-vllm';
+import { projectRoot } from '../support/config';
+
+type Service = Record<string, any>;
+type ComposeFile = { name?: string; services: Record<string, Service>; networks?: Record<string, any>; volumes?: Record<string, any>; secrets?: Record<string, any> };
+
+const require = createRequire(import.meta.url);
+// The compose specification's schema (compose-spec/compose-spec schema/compose-spec.json), as
+// vendored by the dclint package; the same Ajv options dclint validates with.
+// Its "$schema" names draft-07 by an id Ajv does not list; the draft-07 meta-schema is Ajv's default.
+const schema = JSON.parse(readFileSync(require.resolve('dclint/package.json').replace(/package\.json$/, 'schemas/compose.schema.json'), 'utf8'));
+expect(schema.$schema).toMatch(/draft-07/);
+delete schema.$schema;
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, logger: false });
+const validate = ajv.compile(schema);
+
+const FILES = ['compose/gpu.yml', 'compose/dev.yml', 'compose/tls.yml'];
+const load = (p: string): ComposeFile => parse(readFileSync(join(projectRoot, p), 'utf8'));
+const gpu = load('compose/gpu.yml');
+const dev = load('compose/dev.yml');
+const source = JSON.parse(readFileSync(join(projectRoot, 'compose/gateway.json'), 'utf8'));
+
+function networksOf(s: Service): string[] {
+  if (!s.networks) return ['default'];
+  return Array.isArray(s.networks) ? s.networks : Object.keys(s.networks);
+}
+
+function envOf(s: Service): Record<string, string> {
+  if (!s.environment) return {};
+  if (!Array.isArray(s.environment)) return s.environment;
+  return Object.fromEntries(s.environment.map((e: string) => e.split(/=(.*)/s).slice(0, 2)));
+}
+
+/** The value after `flag` in an argument list. */
+function arg(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function modelServers(f: ComposeFile): [string, Service][] {
+  return Object.entries(f.services).filter(([n, s]) => n !== 'gateway' && !(s.profiles ?? []).includes('setup'));
+}
+
+describe('compose files', () => {
+  it.each(FILES)('%s is valid against the compose specification schema', (p) => {
+    const ok = validate(load(p));
+    expect(validate.errors ?? [], `${p}: ${ajv.errorsText(validate.errors)}`).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it('the schema check can fail (an unknown key and a bad depends_on condition are rejected)', () => {
+    const bad = structuredClone(dev);
+    bad.services.gateway.depends_on['vllm-ocr'].condition = 'whenever';
+    (bad.services.gateway as Service).porst = ['8080:8080'];
+    expect(validate(bad)).toBe(false);
+    expect(ajv.errorsText(validate.errors)).toMatch(/additional properties|must be equal to one of the allowed values/);
+  });
+
+  it('every committed compose file is up to date with compose/gateway.json', () => {
+    expect(staleFiles(), 'stale generated files: run `npm run compose:gen` and commit the result').toEqual([]);
+  });
+});
+
+describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properties', (kind, f) => {
+  const servers = modelServers(f);
+
+  it('has the gateway and one model server per upstream server of compose/gateway.json', () => {
+    const expected = Object.values(source.upstreams as Record<string, { servers: string[] }>).flatMap((u) => u.servers.map((s) => s.split(':')[0]));
+    expect(servers.map(([n]) => n).sort()).toEqual(expected.sort());
+    expect(f.services.gateway).toBeDefined();
+  });
+
+  it('puts model servers only on the internal network, with no published ports', () => {
+    expect(f.networks?.models?.internal).toBe(true);
+    for (const [name, s] of servers) {
+      expect(networksOf(s), name).toEqual(['models']);
+      expect(s.ports, `${name} must not publish ports`).toBeUndefined();
+      expect(s.network_mode, name).toBeUndefined();
+      expect(s.privileged, name).toBeUndefined();
+    }
+  });
+
+  it('puts the gateway on both the internal and a non-internal network, publishing only its own port', () => {
+    const g = f.services.gateway;
+    expect(networksOf(g).sort()).toEqual(['edge', 'models']);
+    expect(f.networks?.edge?.internal).not.toBe(true);
+    expect(g.ports).toEqual([`\${GW_BIND:-127.0.0.1}:\${GW_PORT:-8080}:${C.port}`]);
+  });
+
+  it('runs model servers offline and without telemetry', () => {
+    for (const [name, s] of servers) expect(envOf(s), name).toMatchObject(OFFLINE_ENV);
+    expect(OFFLINE_ENV).toMatchObject({ HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1' });
+  });
+
+  it('has a healthcheck on every long-running service and starts the gateway after healthy model servers', () => {
+    for (const [name, s] of Object.entries(f.services)) {
+      if ((s.profiles ?? []).includes('setup')) continue;
+      expect(s.healthcheck?.test?.[0], `${name} needs a healthcheck`).toMatch(/^CMD/);
+      expect(s.healthcheck?.disable, name).not.toBe(true);
+    }
+    const deps = f.services.gateway.depends_on;
+    for (const [name] of servers) expect(deps[name], `gateway depends_on ${name}`).toEqual({ condition: 'service_healthy' });
+  });
+
+  it('mounts the build and includes read-only, takes secrets from files, bakes nothing in', () => {
+    const g = f.services.gateway;
+    expect(g.image).toMatch(/nginx:/);
+    expect(g.read_only).toBe(true);
+    for (const v of g.volumes as string[]) {
+      if (/^\.\.?\//.test(v)) expect(v, 'bind mounts are read-only').toMatch(/:ro$/);
+    }
+    expect(g.volumes).toEqual([`../dist:${C.dist}:ro`, `../nginx:${C.includes}:ro`, `./gateway-entrypoint.sh:${C.entrypoint}:ro`, `gw-state:${C.state}`]);
+    expect(g.entrypoint).toEqual(['/bin/sh', C.entrypoint]);
+    expect(g.command).toEqual([C.conf]);
+    expect(g.tmpfs).toEqual([C.prefix]);
+    expect(envOf(g)).toEqual(GATEWAY_ENV);
+    expect(g.secrets).toEqual(['gw_admin_token', 'gw_keys']);
+    expect(Object.keys(f.secrets ?? {}).sort()).toEqual(['gw_admin_token', 'gw_keys']);
+    for (const s of Object.values(f.secrets ?? {})) expect(s.file).toMatch(/^\$\{GW_SECRETS_DIR:-\.\/secrets\}\//);
+    for (const [name, s] of Object.entries(f.services)) {
+      expect(JSON.stringify(envOf(s)), `${name}: no inline tokens`).not.toMatch(/GW_ADMIN_TOKEN"|sk-gw-/);
+    }
+  });
+});
+
+describe('gpu stack', () => {
+  const servers = modelServers(gpu);
+  const plan = loadPlan();
+
+  it('has the downloader only in the setup profile, alone on the network with internet access', () => {
+    const d = gpu.services['model-downloader'];
+    expect(d.profiles).toEqual(['setup']);
+    expect(networksOf(d)).toEqual(['egress']);
+    expect(gpu.networks?.egress?.internal).not.toBe(true);
+    const withProfiles = Object.entries(gpu.services).filter(([, s]) => s.profiles);
+    expect(withProfiles.map(([n]) => n)).toEqual(['model-downloader']);
+    for (const [name, s] of Object.entries(gpu.services)) {
+      if (name !== 'model-downloader') expect(networksOf(s), name).not.toContain('egress');
+    }
+    expect(d.restart).toBe('no');
+    // Model servers read the weights read-only; only the downloader writes them.
+    for (const [name, s] of servers) expect(s.volumes, name).toEqual(['models:/models:ro']);
+    expect(d.volumes).toEqual(['models:/models']);
+  });
+
+  it('downloads every model the servers load', () => {
+    const list = JSON.parse(gpu.services['model-downloader'].command[0]) as { repo: string; dir: string }[];
+    for (const [name, s] of servers) {
+      expect(list.map((m) => m.dir), name).toContain(s.command[0]);
+    }
+    expect(list.map((m) => m.repo).sort()).toEqual(Object.values(source.models as Record<string, { vllm: { hf_repo: string } }>).map((m) => m.vllm.hf_repo).sort());
+  });
+
+  it('reserves a GPU for each model server', () => {
+    for (const [name, s] of servers) {
+      const dev0 = s.deploy?.resources?.reservations?.devices?.[0];
+      expect(dev0, name).toMatchObject({ driver: 'nvidia', capabilities: ['gpu'] });
+      expect(dev0.device_ids.length, name).toBeGreaterThan(0);
+    }
+  });
+
+  it('serves each model under its gateway name with caps and context length from compose/gateway.json', () => {
+    for (const [name, s] of servers) {
+      const args = s.command as string[];
+      const model = arg(args, '--served-model-name')!;
+      const m = source.models[model];
+      expect(m, `${name} serves a model of compose/gateway.json`).toBeDefined();
+      const upstream = source.upstreams[m.upstream];
+      expect(upstream.servers.map((x: string) => x.split(' ')[0]), name).toContain(`${name}:${arg(args, '--port')}`);
+      expect(Number(arg(args, '--max-num-seqs')), `${name} --max-num-seqs`).toBe(Math.ceil(m.max_inflight / upstream.servers.length));
+      expect(Number(arg(args, '--max-model-len')), `${name} --max-model-len`).toBe(m.vllm.max_model_len);
+      expect(Number(arg(args, '--gpu-memory-utilization')), name).toBe(m.vllm.gpu_memory_utilization);
+      expect(args[0]).toBe(`/models/${m.vllm.hf_repo}`);
+    }
+  });
+
+  it('routes.conf points each upstream at the compose services', () => {
+    const conf = generateNginxFiles(plan)['routes/routes.conf'];
+    for (const [name, s] of servers) expect(conf).toContain(`server ${name}:${arg(s.command, '--port')} `);
+    expect(plan.servers.length).toBe(servers.length);
+  });
+});
+
+describe('dev stack', () => {
+  it('runs the mock from the repository with the same names, caps and context length as the GPU stack', () => {
+    for (const [name, s] of modelServers(dev)) {
+      expect(s.build).toMatchObject({ context: '..', dockerfile: 'compose/mock-vllm.Dockerfile' });
+      const g = gpu.services[name];
+      const o = parseMockArgs(s.command);
+      expect(o.models).toEqual([arg(g.command, '--served-model-name')]);
+      expect(o.port).toBe(Number(arg(g.command, '--port')));
+      expect(o.maxConcurrency).toBe(Number(arg(g.command, '--max-num-seqs')));
+      expect(o.maxModelLen).toBe(Number(arg(g.command, '--max-model-len')));
+      expect(o.host).toBe('0.0.0.0');
+    }
+  });
+
+  it('uses the same gateway service as the GPU stack', () => {
+    expect(dev.services.gateway).toEqual(gpu.services.gateway);
+  });
+});
+
+describe('tls override', () => {
+  it('swaps in the TLS config and adds the certificate as secrets', () => {
+    const t = load('compose/tls.yml');
+    expect(t.services.gateway.command).toEqual([C.confTls]);
+    expect(t.services.gateway.secrets).toEqual(['gw_tls_cert', 'gw_tls_key']);
+    expect(t.services.gateway.healthcheck.test.join(' ')).toContain(`https://127.0.0.1:${C.port}/`);
+    const conf = generateNginxFiles()['nginx-tls.conf'];
+    expect(conf).toMatch(new RegExp(`listen ${C.port} ssl;`));
+    expect(conf).toContain('ssl_certificate /run/secrets/gw_tls_cert;');
+  });
+});
+
+describe('container nginx.conf', () => {
+  const conf = generateNginxFiles()['nginx.conf'];
+  it('declares the API-key environment so njs can read it, and keeps the admin API on loopback', () => {
+    for (const k of Object.keys(GATEWAY_ENV)) expect(conf).toMatch(new RegExp(`^env ${k};$`, 'm'));
+    expect(conf).toContain(`listen ${C.adminListen};`);
+    expect(conf).toMatch(/^load_module modules\/ngx_http_js_module\.so;$/m);
+    expect(conf).not.toMatch(/__[A-Z_]+__/);
+    expect(conf).not.toContain(projectRoot);
+    expect(conf).toContain(`js_path ${C.routes}/;`);
+    expect(conf).toContain(`include ${C.includes}/gateway-http.conf;`);
+    expect(conf).toMatch(/^worker_processes auto;$/m);
+  });
+});
+
+describe('gen-compose planning', () => {
+  const base = () => structuredClone(source);
+
+  it('gives each replica its share of the model cap as --max-num-seqs and starts GPU neighbours one by one', () => {
+    const raw = base();
+    raw.upstreams.be_ocr.servers.push('vllm-ocr-2:8000');
+    raw.models['nanonets/Nanonets-OCR2-3B'].vllm.replica_device_ids = { 'vllm-ocr-2': ['1'] };
+    const plan = planCompose(raw);
+    const ocr = plan.servers.filter((s) => s.upstream === 'be_ocr');
+    expect(ocr.map((s) => [s.service, s.maxNumSeqs, s.deviceIds])).toEqual([['vllm-ocr', 4, ['0']], ['vllm-ocr-2', 4, ['1']]]);
+    expect(plan.servers.find((s) => s.service === 'vllm-chat')?.after).toBe('vllm-ocr');
+    expect(ocr[1].after).toBeUndefined();
+    const g = parse(generateCompose(plan)['compose/gpu.yml']) as ComposeFile;
+    expect(g.services['vllm-ocr-2'].networks).toEqual(['models']);
+    expect(g.services.gateway.depends_on['vllm-ocr-2']).toEqual({ condition: 'service_healthy' });
+    expect(generateNginxFiles(plan)['routes/routes.conf']).toContain('server vllm-ocr-2:8000 ');
+    expect(validate(g)).toBe(true);
+  });
+
+  it.each([
+    ['a model without a vllm object', (r: any) => { delete r.models['BAAI/bge-m3'].vllm; }, /needs a "vllm" object/],
+    ['two models on one upstream', (r: any) => { r.models['BAAI/bge-m3'].upstream = 'be_chat'; }, /serves one model/],
+    ['no concurrency cap', (r: any) => { r.models['BAAI/bge-m3'].max_inflight = 0; }, /max_inflight/],
+    ['a GPU asked for more than its memory', (r: any) => { r.models['BAAI/bge-m3'].vllm.gpu_memory_utilization = 0.3; }, /GPU 0: .* of its memory/],
+    ['a server that is not a service name', (r: any) => { r.upstreams.be_ocr.servers = ['10.0.0.5:8000']; }, /compose DNS name|must be "<service>:<port>"/],
+    ['a shell variable in extra args', (r: any) => { r.models['BAAI/bge-m3'].vllm.args = ['--x', '$HOME']; }, /without "\$"/],
+    ['an unknown replica in replica_device_ids', (r: any) => { r.models['BAAI/bge-m3'].vllm.replica_device_ids = { nope: ['1'] }; }, /"nope" is not one of/],
+  ])('rejects %s with a message naming the fix', (_name, edit, re) => {
+    const raw = base();
+    edit(raw);
+    expect(() => planCompose(raw)).toThrow(re);
+  });
+});
