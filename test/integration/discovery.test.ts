@@ -70,11 +70,11 @@ describe('model discovery across three backends', () => {
   });
 
   it('answers GET /v1/models with the union of the backends plus aliases, in OpenAI\'s shape', async () => {
-    const { status, body, res } = await getJson<{ object: string; data: Record<string, unknown>[] }>(`${gw.url}/v1/models`);
+    const { status, body, res } = await getJson<{ object: string; data: { id: string; [k: string]: unknown }[] }>(`${gw.url}/v1/models`);
     expect(status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(body.object).toBe('list');
-    expect(ids(body as { data: { id: string }[] })).toEqual([CHAT, EMBED, OCR, 'chat-default', 'embed', 'ocr'].sort());
+    expect(ids(body)).toEqual([CHAT, EMBED, OCR, 'chat-default', 'embed', 'ocr'].sort());
     for (const m of body.data) {
       expect(Object.keys(m).sort()).toEqual(['created', 'id', 'object', 'owned_by']);
       expect(m.object).toBe('model');
