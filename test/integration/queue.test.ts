@@ -121,6 +121,11 @@ describe('per-model cap and wait queue', () => {
     const s = await settle(CAPPED);
     expect(s.inflight).toBe(0);
     expect(s.waiting).toBe(0);
+    // The active health check marked the killed backend down; wait until it sees it back up.
+    for (let i = 0; i < 60; i++) {
+      if ((await post(`${gw.url}/v1/chat/completions`, chatBody(CAPPED))).status === 200) break;
+      await sleep(250);
+    }
     const after = await Promise.all(Array.from({ length: 6 }, () => post(`${gw.url}/v1/chat/completions`, chatBody(CAPPED)).then((r) => r.status)));
     expect(after).toEqual([200, 200, 200, 200, 200, 200]);
     expect((await settle(CAPPED)).inflight).toBe(0);
