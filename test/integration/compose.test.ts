@@ -1,0 +1,171 @@
+/**
+ * The compose stacks' nginx config on our real nginx, without a Docker engine:
+ *   - `nginx -t` passes on the exact config the gateway container runs (plain and TLS), with the
+ *     built bundle and routing data, container paths mapped to this checkout;
+ *   - the CPU dev stack's config serves the conformance checks (test/support/stackChecks.ts) with
+ *     mock vLLM servers started from compose/dev.yml's own command lines.
+ * Upstream servers are compose service names (vllm-ocr:8000), which nginx resolves at start. Where
+ * we may (root, util-linux unshare), nginx runs in a private mount namespace whose /etc/hosts maps
+ * those names to loopback addresses, so the config is byte for byte the container's; elsewhere the
+ * copied routes.conf names those addresses instead (the only difference; the test says which).
+ *
+ * compose.docker.test.ts runs the same checks against the real containers when an engine answers.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { writeComposeSecrets } from '../../scripts/compose-secrets';
+import { C, generateNginxFiles, localizeNginxConf, writeFiles } from '../../scripts/gen-compose';
+import { parseMockArgs } from '../../scripts/mock-vllm';
+import { projectRoot } from '../support/config';
+import { findNginx, NginxRuntime } from '../support/findNginx';
+import { MockVllm, startMockVllm } from '../support/mockVllm';
+import { NginxHandle, startNginx } from '../support/nginx';
+import { freePort, requireBundle } from '../support/stack';
+import { stackChecks, StackTarget } from '../support/stackChecks';
+import { BAD_LOG } from '../support/useGateway';
+
+const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
+chmodSync(work, 0o755); // nginx workers run unprivileged when the tests run as root
+const dev = parse(readFileSync(join(projectRoot, 'compose/dev.yml'), 'utf8')) as { services: Record<string, { command?: string[] }> };
+const mockServices = Object.entries(dev.services).filter(([n]) => n !== 'gateway');
+/** Loopback address per compose service (127.77.0.1, .2, ...): each mock keeps its port from dev.yml. */
+const addr: Record<string, string> = Object.fromEntries(mockServices.map(([n], i) => [n, `127.77.0.${i + 1}`]));
+
+/** Can we bind-mount a file over /etc/hosts in a private mount namespace? */
+function namespaceWorks(): boolean {
+  const a = join(work, 'probe-a');
+  const b = join(work, 'probe-b');
+  writeFileSync(a, 'a');
+  writeFileSync(b, 'b');
+  const out = spawnSync('unshare', ['--mount', 'sh', '-c', 'mount --bind "$0" "$1" && cat "$1"', a, b], { encoding: 'utf8' });
+  return out.status === 0 && out.stdout === 'a';
+}
+// GW_COMPOSE_TEST_REWRITE=1 forces the fallback (to test it on a machine that has namespaces).
+const useNamespace = process.env.GW_COMPOSE_TEST_REWRITE !== '1' && namespaceWorks();
+
+/** Renders what `npm run compose:gen` puts in dist/compose/ into `dir`, resolvable here. */
+function renderInto(dir: string): void {
+  const files = generateNginxFiles();
+  if (!useNamespace) {
+    files['routes/routes.conf'] = files['routes/routes.conf'].replace(/server ([a-z0-9-]+):/g, (m, host: string) => (addr[host] ? `server ${addr[host]}:` : m));
+  }
+  writeFiles(dir, files);
+}
+
+/** An nginx "binary" that runs the real one with /etc/hosts naming the compose services. */
+function nginxWithHosts(rt: NginxRuntime): NginxRuntime {
+  if (!useNamespace) return rt;
+  const hosts = join(work, 'hosts');
+  writeFileSync(hosts, `${readFileSync('/etc/hosts', 'utf8')}\n${Object.entries(addr).map(([n, a]) => `${a} ${n}`).join('\n')}\n`);
+  const wrapper = join(work, 'nginx-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' '${hosts}' '${rt.bin}' "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return { ...rt, bin: wrapper };
+}
+
+function nginxTest(rt: NginxRuntime, confText: string, name: string): { ok: boolean; output: string } {
+  const prefix = join(work, name);
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(join(prefix, 'tmp'), { recursive: true });
+  writeFileSync(join(prefix, 'nginx.conf'), confText);
+  const out = spawnSync(rt.bin, ['-t', '-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'logs/error.log')], { encoding: 'utf8' });
+  return { ok: out.status === 0, output: `${out.stdout}${out.stderr}` };
+}
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, service names via a private /etc/hosts' : 'routes.conf names loopback addresses: no mount namespace here'})`, () => {
+  let rt: NginxRuntime;
+  const built = join(work, 'dist-compose');
+  const secrets = join(work, 'secrets');
+
+  beforeAll(() => {
+    requireBundle();
+    rt = nginxWithHosts(findNginx({ quiet: true }));
+    renderInto(built);
+    writeComposeSecrets(secrets, { tls: true });
+    // compose/tls.yml mounts tls.crt/tls.key as the secrets gw_tls_cert/gw_tls_key.
+    copyFileSync(join(secrets, 'tls.crt'), join(secrets, 'gw_tls_cert'));
+    copyFileSync(join(secrets, 'tls.key'), join(secrets, 'gw_tls_key'));
+  });
+
+  it.each([['nginx.conf', false], ['nginx-tls.conf', true]] as const)('nginx -t accepts dist/compose/%s with the built bundle', (file, tls) => {
+    const text = readFileSync(join(built, file), 'utf8');
+    expect(text).toContain(`include ${C.includes}/gateway-server.conf;`);
+    const local = localizeNginxConf(text, { prefix: join(work, `t-${file}`), jsModule: rt.jsModule, routesDir: join(built, 'routes'), secretsDir: tls ? secrets : undefined });
+    expect(local).not.toMatch(/\/etc\/nginx\/gw\/|\/run\/gw\//);
+    const r = nginxTest(rt, local, `t-${file}`);
+    expect(r.output).toContain('syntax is ok');
+    expect(r.ok, r.output).toBe(true);
+  });
+
+  it('nginx -t fails when a service name does not resolve (the check can fail)', () => {
+    const text = readFileSync(join(built, 'nginx.conf'), 'utf8');
+    const routes = join(work, 'bad-routes');
+    mkdirSync(routes, { recursive: true });
+    copyFileSync(join(built, 'routes/gw-routes.js'), join(routes, 'gw-routes.js'));
+    writeFileSync(join(routes, 'routes.conf'), 'upstream be_ocr { server no-such-service.invalid:8000; }\n');
+    const local = localizeNginxConf(text, { prefix: join(work, 't-bad'), jsModule: rt.jsModule, routesDir: routes });
+    const r = nginxTest(rt, local, 't-bad');
+    expect(r.ok).toBe(false);
+    expect(r.output).toMatch(/host not found in upstream "no-such-service\.invalid:8000"/);
+  });
+});
+
+describe('the CPU dev stack\'s config serves the conformance checks on real nginx', () => {
+  const built = join(work, 'dev-dist-compose');
+  const secrets = join(work, 'dev-secrets');
+  const mocks: MockVllm[] = [];
+  let nginx: NginxHandle | undefined;
+  const target = {} as StackTarget;
+
+  beforeAll(async () => {
+    requireBundle();
+    const rt = nginxWithHosts(findNginx({ quiet: true }));
+    renderInto(built);
+    writeComposeSecrets(secrets);
+    for (const [name, s] of mockServices) {
+      const o = parseMockArgs(s.command ?? []);
+      mocks.push(await startMockVllm({ ...o, host: addr[name] }));
+    }
+    // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
+    const run = join(work, 'dev-run');
+    mkdirSync(join(run, 'secrets'), { recursive: true });
+    mkdirSync(join(run, 'state'), { recursive: true });
+    chmodSync(join(run, 'state'), 0o777);
+    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
+    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
+    const port = await freePort();
+    const adminPort = await freePort();
+    const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
+      prefix: run, jsModule: rt.jsModule, routesDir: join(built, 'routes'),
+      listen: `127.0.0.1:${port}`, adminListen: `127.0.0.1:${adminPort}`,
+    });
+    nginx = await startNginx(rt, {
+      prefix: run, conf, host: '127.0.0.1', port,
+      env: { GW_ADMIN_TOKEN_FILE: join(run, 'secrets/gw_admin_token'), GW_KEYS_FILE: join(secrets, 'gw_keys.json'), GW_STATE_DIR: join(run, 'state') },
+    });
+    Object.assign(target, {
+      url: `http://127.0.0.1:${port}`,
+      apiKey: readFileSync(join(secrets, 'dev_api_key'), 'utf8').trim(),
+      adminUrl: `http://127.0.0.1:${adminPort}`,
+      adminToken: readFileSync(join(secrets, 'gw_admin_token'), 'utf8').trim(),
+    });
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await Promise.all(mocks.map((m) => m.close()));
+  });
+
+  for (const c of stackChecks) it(c.name, () => c.run(target));
+
+  it('leaves the error log clean', () => {
+    const bad = (nginx?.errorLog() ?? '').split('\n').filter((l) => BAD_LOG.test(l));
+    expect(bad).toEqual([]);
+  });
+});
