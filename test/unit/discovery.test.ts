@@ -3,7 +3,7 @@ import { assembleModels, decodeListing, filterModels, Listing, listingState, MOD
 import { RouteTable } from '../../njs/src/core/routes';
 
 function route(upstream: string) {
-  return { upstream, capabilities: ['chat' as const], max_inflight: 0, max_queue: 0, queue_timeout_ms: 30000, owned_by: 'vllm', created: 0 };
+  return { upstream, capabilities: ['chat' as const], max_inflight: 0, max_queue: 0, queue_timeout_ms: 30000, slot_lease_ms: 1200000, owned_by: 'vllm', created: 0 };
 }
 
 const table: RouteTable = {

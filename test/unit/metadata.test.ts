@@ -13,8 +13,8 @@ const validate = new Ajv({ allErrors: true }).compile(JSON.parse(readFileSync(jo
 
 const table: RouteTable = {
   models: {
-    ocr: { upstream: 'be_ocr', capabilities: ['chat', 'vision'], max_inflight: 8, max_queue: 32, queue_timeout_ms: 120000, owned_by: 'vllm', created: 0 },
-    emb: { upstream: 'be_emb', capabilities: ['embeddings'], max_inflight: 0, max_queue: 0, queue_timeout_ms: 30000, owned_by: 'vllm', created: 0 },
+    ocr: { upstream: 'be_ocr', capabilities: ['chat', 'vision'], max_inflight: 8, max_queue: 32, queue_timeout_ms: 120000, slot_lease_ms: 1200000, owned_by: 'vllm', created: 0 },
+    emb: { upstream: 'be_emb', capabilities: ['embeddings'], max_inflight: 0, max_queue: 0, queue_timeout_ms: 30000, slot_lease_ms: 1200000, owned_by: 'vllm', created: 0 },
   },
   aliases: { o: 'ocr' },
   upstreams: { be_ocr: { servers: ['10.1.1.1:8000'], api_key_env: '' }, be_emb: { servers: ['10.1.1.2:8000'], api_key_env: '' } },
