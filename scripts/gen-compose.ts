@@ -189,16 +189,22 @@ export function loadPlan(path = join(composeDir, 'gateway.json')): ComposePlan {
 export function renderContainerNginxConf(opts: { tls: boolean }): string {
   const header = `# Generated from nginx/nginx.conf.example by scripts/gen-compose.ts (npm run compose:gen): the\n` +
     `# gateway container's config${opts.tls ? ' with TLS (compose/tls.yml)' : ''}. Edit the example or the generator, not this file.\n`;
-  const tls = opts.tls
-    ? [
+  const extra = [
+    '    # ngx.fetch (health probes, /v1/models) reaches compose service names only through a resolver:',
+    '    # Docker\'s embedded DNS (nginx/discovery-http.conf). upstream{} servers resolve once, at start.',
+    '    resolver 127.0.0.11 valid=10s ipv6=off;',
+    '    resolver_timeout 2s;',
+  ];
+  if (opts.tls) {
+    extra.push(
       '    # TLS termination: certificate and key are Docker secrets (compose/tls.yml).',
       '    ssl_certificate /run/secrets/gw_tls_cert;',
       '    ssl_certificate_key /run/secrets/gw_tls_key;',
       '    ssl_protocols TLSv1.2 TLSv1.3;',
       '    ssl_session_cache shared:gw_tls:10m;',
       '    ssl_session_timeout 1h;',
-    ].join('\n')
-    : undefined;
+    );
+  }
   const conf = renderNginxConf({
     prefix: C.prefix,
     listen: opts.tls ? `${C.port} ssl` : String(C.port),
@@ -207,7 +213,7 @@ export function renderContainerNginxConf(opts: { tls: boolean }): string {
     includeDir: C.includes,
     distDir: C.dist,
     routesDir: C.routes,
-    httpExtra: tls,
+    httpExtra: extra.join('\n'),
     patch: (c) => c.replace(/^worker_processes \d+;$/m, 'worker_processes auto;'),
   });
   return header + conf.replace(/^(#[^\n]*\n)+/, '');
@@ -261,9 +267,9 @@ function gatewayService(dependsOn: string[]): Obj {
     ports: [`\${GW_BIND:-127.0.0.1}:\${GW_PORT:-8080}:${C.port}`],
     networks: ['models', 'edge'],
     depends_on: Object.fromEntries(dependsOn.map((s) => [s, { condition: 'service_healthy' }])),
-    // Any HTTP answer proves nginx runs the bundle (a missing module or a bad config never answers).
+    // GET /health is answered by nginx and njs alone (no backend call): liveness of the gateway.
     healthcheck: {
-      test: ['CMD', 'curl', '-sS', '-o', '/dev/null', '--max-time', '3', healthTarget],
+      test: ['CMD', 'curl', '-fsS', '-o', '/dev/null', '--max-time', '3', healthTarget],
       interval: '10s', timeout: '5s', retries: 3, start_period: '10s', start_interval: '1s',
     },
     // SIGQUIT = graceful: workers finish in-flight requests (worker_shutdown_timeout 30s).
@@ -402,7 +408,7 @@ export function renderTlsOverride(): string {
       gateway: {
         command: [C.confTls],
         secrets: ['gw_tls_cert', 'gw_tls_key'],
-        healthcheck: { test: ['CMD', 'curl', '-ksS', '-o', '/dev/null', '--max-time', '3', `https://127.0.0.1:${C.port}/health`] },
+        healthcheck: { test: ['CMD', 'curl', '-fksS', '-o', '/dev/null', '--max-time', '3', `https://127.0.0.1:${C.port}/health`] },
       },
     },
     secrets: {

@@ -30,10 +30,18 @@ import { BAD_LOG } from '../support/useGateway';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
 chmodSync(work, 0o755); // nginx workers run unprivileged when the tests run as root
-const dev = parse(readFileSync(join(projectRoot, 'compose/dev.yml'), 'utf8')) as { services: Record<string, { command?: string[] }> };
+const dev = parse(readFileSync(join(projectRoot, 'compose/dev.yml'), 'utf8')) as { services: Record<string, { command?: string[]; healthcheck?: unknown }> };
 const mockServices = Object.entries(dev.services).filter(([n]) => n !== 'gateway');
-/** Loopback address per compose service (127.77.0.1, .2, ...): each mock keeps its port from dev.yml. */
-const addr: Record<string, string> = Object.fromEntries(mockServices.map(([n], i) => [n, `127.77.0.${i + 1}`]));
+type Addresses = Record<string, string>;
+/**
+ * A loopback address per compose service (127.a.b.1, .2, ...; a and b random so parallel runs do not
+ * meet): each mock keeps its port from dev.yml, as each container does.
+ */
+function loopbackAddresses(): Addresses {
+  const a = 16 + Math.floor(Math.random() * 230);
+  const b = Math.floor(Math.random() * 256);
+  return Object.fromEntries(mockServices.map(([n], i) => [n, `127.${a}.${b}.${i + 1}`]));
+}
 
 /** Can we bind-mount a file over /etc/hosts in a private mount namespace? */
 function namespaceWorks(): boolean {
@@ -48,7 +56,7 @@ function namespaceWorks(): boolean {
 const useNamespace = process.env.GW_COMPOSE_TEST_REWRITE !== '1' && namespaceWorks();
 
 /** Renders what `npm run compose:gen` puts in dist/compose/ into `dir`, resolvable here. */
-function renderInto(dir: string): void {
+function renderInto(dir: string, addr: Addresses): void {
   const files = generateNginxFiles();
   if (!useNamespace) {
     files['routes/routes.conf'] = files['routes/routes.conf'].replace(/server ([a-z0-9-]+):/g, (m, host: string) => (addr[host] ? `server ${addr[host]}:` : m));
@@ -57,11 +65,11 @@ function renderInto(dir: string): void {
 }
 
 /** An nginx "binary" that runs the real one with /etc/hosts naming the compose services. */
-function nginxWithHosts(rt: NginxRuntime): NginxRuntime {
+function nginxWithHosts(rt: NginxRuntime, addr: Addresses, name: string): NginxRuntime {
   if (!useNamespace) return rt;
-  const hosts = join(work, 'hosts');
+  const hosts = join(work, `hosts-${name}`);
   writeFileSync(hosts, `${readFileSync('/etc/hosts', 'utf8')}\n${Object.entries(addr).map(([n, a]) => `${a} ${n}`).join('\n')}\n`);
-  const wrapper = join(work, 'nginx-ns');
+  const wrapper = join(work, `nginx-ns-${name}`);
   writeFileSync(wrapper, `#!/bin/sh\nexec unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' '${hosts}' '${rt.bin}' "$@"\n`);
   chmodSync(wrapper, 0o755);
   return { ...rt, bin: wrapper };
@@ -85,8 +93,9 @@ describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, 
 
   beforeAll(() => {
     requireBundle();
-    rt = nginxWithHosts(findNginx({ quiet: true }));
-    renderInto(built);
+    const addr = loopbackAddresses();
+    rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'check');
+    renderInto(built, addr);
     writeComposeSecrets(secrets, { tls: true });
     // compose/tls.yml mounts tls.crt/tls.key as the secrets gw_tls_cert/gw_tls_key.
     copyFileSync(join(secrets, 'tls.crt'), join(secrets, 'gw_tls_cert'));
@@ -125,13 +134,19 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
 
   beforeAll(async () => {
     requireBundle();
-    const rt = nginxWithHosts(findNginx({ quiet: true }));
-    renderInto(built);
-    writeComposeSecrets(secrets);
-    for (const [name, s] of mockServices) {
-      const o = parseMockArgs(s.command ?? []);
-      mocks.push(await startMockVllm({ ...o, host: addr[name] }));
+    let addr: Addresses = {};
+    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
+      addr = loopbackAddresses();
+      try {
+        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
+      } catch (e) {
+        await Promise.all(mocks.splice(0).map((m) => m.close()));
+        if (attempt >= 4) throw e;
+      }
     }
+    const rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'dev');
+    renderInto(built, addr);
+    writeComposeSecrets(secrets);
     // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
     const run = join(work, 'dev-run');
     mkdirSync(join(run, 'secrets'), { recursive: true });
@@ -162,7 +177,16 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
     await Promise.all(mocks.map((m) => m.close()));
   });
 
-  for (const c of stackChecks) it(c.name, () => c.run(target));
+  for (const c of stackChecks) it.skipIf(c.needsServiceDns)(c.name, () => c.run(target));
+
+  it('passes the gateway service\'s own healthcheck command from dev.yml', () => {
+    const test = (dev.services.gateway as { healthcheck: { test: string[] } }).healthcheck.test;
+    expect(test[0]).toBe('CMD');
+    const args = test.slice(1).map((a) => a.replace(`http://127.0.0.1:${C.port}/`, `${target.url}/`));
+    expect(args.join(' ')).toContain(target.url);
+    const out = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
+    expect(out.status, out.stderr).toBe(0);
+  });
 
   it('leaves the error log clean', () => {
     const bad = (nginx?.errorLog() ?? '').split('\n').filter((l) => BAD_LOG.test(l));

@@ -23,6 +23,8 @@ export interface StackCheck {
   name: string;
   /** Needs StackTarget.adminUrl (the admin port is the container's loopback only). */
   needsAdmin?: boolean;
+  /** Needs ngx.fetch to resolve compose service names (Docker's DNS): only in real containers. */
+  needsServiceDns?: boolean;
   run(t: StackTarget): Promise<void>;
 }
 
@@ -40,6 +42,13 @@ const EMBED = modelOf('be_embed');
 const auth = (t: StackTarget) => ({ authorization: `Bearer ${t.apiKey}` });
 
 export const stackChecks: StackCheck[] = [
+  {
+    name: 'answers GET /health, the gateway container\'s healthcheck, without a key',
+    async run(t) {
+      const res = await fetch(`${t.url}/health`);
+      expect(res.status).toBe(200);
+    },
+  },
   {
     name: 'refuses a request without an API key with an OpenAI-shaped 401',
     async run(t) {
@@ -93,6 +102,22 @@ export const stackChecks: StackCheck[] = [
       const res = await post(`${t.url}/v1/chat/completions`, chatBody('no/such-model'), auth(t));
       expect(res.status).toBe(404);
       expect((await res.json()).error.code).toBe('model_not_found');
+    },
+  },
+  {
+    name: 'lists every model and alias of compose/gateway.json on GET /v1/models',
+    needsServiceDns: true,
+    async run(t) {
+      const want = [OCR, CHAT, EMBED].flatMap((m) => [m.name, m.alias]);
+      let ids: string[] = [];
+      // The first health/listing round runs right after start; give it a few rounds.
+      for (let i = 0; i < 30 && !want.every((id) => ids.includes(id)); i++) {
+        if (i) await new Promise((r) => setTimeout(r, 1000));
+        const res = await fetch(`${t.url}/v1/models`, { headers: auth(t) });
+        expect(res.status).toBe(200);
+        ids = ((await res.json()).data as { id: string }[]).map((m) => m.id);
+      }
+      expect(ids).toEqual(expect.arrayContaining(want));
     },
   },
   {
