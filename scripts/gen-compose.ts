@@ -266,7 +266,9 @@ function gatewayService(dependsOn: string[]): Obj {
     tmpfs: [C.prefix],
     ports: [`\${GW_BIND:-127.0.0.1}:\${GW_PORT:-8080}:${C.port}`],
     networks: ['models', 'edge'],
-    depends_on: Object.fromEntries(dependsOn.map((s) => [s, { condition: 'service_healthy' }])),
+    // restart: nginx resolves the service names once, at start; a model server compose recreates
+    // (new address) restarts the gateway too.
+    depends_on: Object.fromEntries(dependsOn.map((s) => [s, { condition: 'service_healthy', restart: true }])),
     // GET /health is answered by nginx and njs alone (no backend call): liveness of the gateway.
     healthcheck: {
       test: ['CMD', 'curl', '-fsS', '-o', '/dev/null', '--max-time', '3', healthTarget],

@@ -113,7 +113,7 @@ describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properti
       expect(s.healthcheck?.disable, name).not.toBe(true);
     }
     const deps = f.services.gateway.depends_on;
-    for (const [name] of servers) expect(deps[name], `gateway depends_on ${name}`).toEqual({ condition: 'service_healthy' });
+    for (const [name] of servers) expect(deps[name], `gateway depends_on ${name}`).toEqual({ condition: 'service_healthy', restart: true });
   });
 
   it('mounts the build and includes read-only, takes secrets from files, bakes nothing in', () => {
@@ -254,7 +254,7 @@ describe('gen-compose planning', () => {
     expect(ocr[1].after).toBeUndefined();
     const g = parse(generateCompose(plan)['compose/gpu.yml']) as ComposeFile;
     expect(g.services['vllm-ocr-2'].networks).toEqual(['models']);
-    expect(g.services.gateway.depends_on['vllm-ocr-2']).toEqual({ condition: 'service_healthy' });
+    expect(g.services.gateway.depends_on['vllm-ocr-2']).toEqual({ condition: 'service_healthy', restart: true });
     expect(generateNginxFiles(plan)['routes/routes.conf']).toContain('server vllm-ocr-2:8000 ');
     expect(validate(g)).toBe(true);
   });
