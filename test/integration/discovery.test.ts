@@ -216,12 +216,16 @@ describe('model discovery across three backends', () => {
   });
 });
 
-describe('a model whose only backend is dead', async () => {
+describe('a model whose only backend is dead, and one named by host name', async () => {
   const deadPort = await freePort();
+  // A backend named by host name: nginx's upstream{} resolves it at start, ngx.fetch cannot without
+  // a resolver (none in the test config), so its health stays unknown and routing still uses it.
+  const hostMock = await startMockVllm({ name: 'be_host', models: ['host-model'] });
+  afterAll(() => hostMock.close());
   const gw = useGateway({
     backends: { be_chat: {} },
-    models: { [CHAT]: { upstream: 'be_chat' }, 'dead-model': { upstream: 'be_dead', aliases: ['dead'] } },
-    upstreams: { be_dead: { servers: [`127.0.0.1:${deadPort}`] } },
+    models: { [CHAT]: { upstream: 'be_chat' }, 'dead-model': { upstream: 'be_dead', aliases: ['dead'] }, 'host-model': { upstream: 'be_host' } },
+    upstreams: { be_dead: { servers: [`127.0.0.1:${deadPort}`] }, be_host: { servers: [`localhost:${hostMock.port}`] } },
   });
 
   it('answers 503 model_unavailable from the gateway, without trying the upstream', async () => {
@@ -258,5 +262,17 @@ describe('a model whose only backend is dead', async () => {
     expect(md.body.discovery.partial).toBe(true);
     expect(md.body.models.find((m) => m.id === 'dead-model')).toMatchObject({ status: 'down', listing: 'missing' });
     expect(validateMetadata(md.body), JSON.stringify(validateMetadata.errors)).toBe(true);
+  });
+
+  it('a host name without resolver: health unknown (not down), still routed, missing from /v1/models', async () => {
+    const r = await getJson<{ models: Record<string, { status: string }>; upstreams: Record<string, { servers: { error: string | null }[] }> }>(`${gw.url}/readyz`);
+    expect(r.body.models['host-model'].status).toBe('unknown');
+    expect(r.body.upstreams.be_host.servers[0].error).toMatch(/resolver/);
+    gw.allowErrorLog(/connect\(\) failed/); // nginx may try localhost's ::1 first
+    const res = await post(`${gw.url}/v1/chat/completions`, chatBody('host-model'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-mock-backend')).toBe('be_host');
+    const md = await getJson<Metadata>(`${gw.url}/v1/metadata`);
+    expect(md.body.models.find((m) => m.id === 'host-model')).toMatchObject({ status: 'unknown', listing: 'missing' });
   });
 });
