@@ -154,7 +154,7 @@ export function planCompose(raw: ComposePlan['raw']): ComposePlan {
       };
       for (const d of deviceIds) {
         const slot = (perDevice[d] ??= { total: 0 });
-        slot.total += vllm.gpu_memory_utilization / deviceIds.length;
+        slot.total += vllm.gpu_memory_utilization; // vLLM's share is per GPU, on each GPU of a replica
         if (slot.last && !s.after) s.after = slot.last;
         slot.last = service;
         if (slot.total > 0.95 + 1e-9) {
@@ -163,10 +163,9 @@ export function planCompose(raw: ComposePlan['raw']): ComposePlan {
       }
       servers.push(s);
     }
-  }
-  for (const s of servers) {
-    for (const name of Object.keys(s.vllm.replica_device_ids ?? {})) {
-      if (!seen.has(name)) fail(`models["${s.model}"].vllm.replica_device_ids: "${name}" is not one of the upstream's servers`);
+    const mine = servers.filter((x) => x.upstream === upstream).map((x) => x.service);
+    for (const name of Object.keys(vllm.replica_device_ids ?? {})) {
+      if (!mine.includes(name)) fail(`models["${model}"].vllm.replica_device_ids: "${name}" is not one of the servers of upstream ${upstream} (${mine.join(', ')})`);
     }
   }
   return { raw, cfg, servers };
@@ -323,6 +322,8 @@ export function vllmArgs(s: ModelServer): string[] {
     '--max-num-seqs', String(s.maxNumSeqs),
     '--max-model-len', String(s.vllm.max_model_len),
     '--gpu-memory-utilization', String(s.vllm.gpu_memory_utilization),
+    // A replica on several GPUs splits the model over them (tensor parallel), unless args say otherwise.
+    ...(s.deviceIds.length > 1 && !(s.vllm.args ?? []).some((a) => /^--tensor-parallel-size|^-tp$/.test(a)) ? ['--tensor-parallel-size', String(s.deviceIds.length)] : []),
     ...(s.vllm.args ?? []),
   ];
 }

@@ -259,6 +259,17 @@ describe('gen-compose planning', () => {
     expect(validate(g)).toBe(true);
   });
 
+  it('splits a replica over several GPUs with tensor parallelism and counts its share on each', () => {
+    const raw = base();
+    raw.models['Qwen/Qwen2.5-1.5B-Instruct'].vllm.device_ids = ['0', '1'];
+    const g = parse(generateCompose(planCompose(raw))['compose/gpu.yml']) as ComposeFile;
+    expect(arg(g.services['vllm-chat'].command, '--tensor-parallel-size')).toBe('2');
+    expect(g.services['vllm-chat'].deploy.resources.reservations.devices[0].device_ids).toEqual(['0', '1']);
+    raw.models['BAAI/bge-m3'].vllm.device_ids = ['1'];
+    raw.models['BAAI/bge-m3'].vllm.gpu_memory_utilization = 0.75;
+    expect(() => planCompose(raw)).toThrow(/GPU 1: .*1\.00 of its memory/);
+  });
+
   it.each([
     ['a model without a vllm object', (r: any) => { delete r.models['BAAI/bge-m3'].vllm; }, /needs a "vllm" object/],
     ['two models on one upstream', (r: any) => { r.models['BAAI/bge-m3'].upstream = 'be_chat'; }, /serves one model/],
