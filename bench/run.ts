@@ -1,0 +1,268 @@
+/**
+ * `npm run bench` (profile full) / `npm run bench:ci` (profile ci, < 3 minutes): the load-test suite.
+ *
+ * One run starts mock vLLM backends (own process), plain nginx (proxy_pass only) and the gateway
+ * (nginx.conf.example + the njs bundle, features from scenarios.ts), checks every target with one
+ * request per payload, then drives them with autocannon, targets interleaved round by round so a noisy
+ * neighbour hits all of them alike; medians are reported. Then the overload scenario, the
+ * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
+ * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
+ *
+ * Flags: --profile full|ci   --only main,overload,extract,real   --update-baseline   --out <dir>
+ * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
+ * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
+ */
+import * as esbuild from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ocrBody } from '../test/support/clients';
+import { projectRoot } from '../test/support/config';
+import { findNginx } from '../test/support/findNginx';
+import { sleep } from '../test/support/nginx';
+import { runExtract } from './extract';
+import { LoadResult, medianResult, runLoad } from './load';
+import { ocrPngBody } from './png';
+import {
+  Baseline, BenchReport, CellResult, compare, goals, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions, svgChart,
+} from './report';
+import { BACKENDS, GATEWAY_FEATURES, OVERLOAD, PAYLOADS, PayloadId, Profile, PROFILES, realTarget, TARGETS, TargetId } from './scenarios';
+import { preflight, startTargets, Targets } from './targets';
+
+const WORKERS = 2;
+const STAGES = ['main', 'overload', 'extract', 'real'] as const;
+type Stage = (typeof STAGES)[number];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const profile: Profile = PROFILES[(arg('profile') ?? 'full') as 'full' | 'ci'];
+if (!profile) throw new Error(`unknown --profile ${arg('profile')} (full | ci)`);
+const only = arg('only')?.split(',') as Stage[] | undefined;
+const runs = (s: Stage) => !only || only.includes(s);
+const outDir = arg('out') ?? join(projectRoot, 'bench/results');
+const baselinePath = join(projectRoot, 'bench/baseline.json');
+const started = Date.now();
+const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${m}\n`);
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function meta(nginxVersion: string): Meta {
+  const os = existsSync('/etc/os-release') ? (/^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'linux') : process.platform;
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no']) !== '' ? '+dirty' : '';
+  const pkg = (p: string) => (JSON.parse(readFileSync(join(projectRoot, 'node_modules', p, 'package.json'), 'utf8')) as { version: string }).version;
+  const handlers = /export default \{([^}]*)\}/.exec(readFileSync(join(projectRoot, 'njs/src/main.ts'), 'utf8'))?.[1]
+    .split(',').map((x) => x.split(':')[0].trim()).filter(Boolean) ?? [];
+  return {
+    time: new Date(started).toISOString(),
+    profile: profile.name,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGb: totalmem() / 2 ** 30, kernel: release(), os, loadavgAtStart: loadavg() },
+    versions: {
+      commit: `${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty}`, node: process.version, nginx: nginxVersion, njs: 'see extraction',
+      autocannon: pkg('autocannon'), esbuild: esbuild.version,
+    },
+    settings: {
+      workers: WORKERS, duration_s: profile.duration, warmup_s: profile.warmup, rounds: profile.rounds,
+      backends: BACKENDS, gateway_features: GATEWAY_FEATURES.on, gateway_handlers: handlers.join(' '),
+      load: 'autocannon in the bench process; mocks in their own Node process; nginx master + workers',
+    },
+  };
+}
+
+async function mainStage(t: Targets, broken: string[]): Promise<CellResult[]> {
+  // Preflight: every payload through every target, answered by the right backend, body intact.
+  const bad = new Set<string>();
+  for (const cell of profile.cells) {
+    const p = PAYLOADS[cell.payload];
+    const body = p.body();
+    for (const target of TARGETS) {
+      const err = await preflight(t.baseUrl(target, p.upstream), p.path, body, t.headers(target), p.upstream);
+      if (err) {
+        broken.push(`preflight ${p.id} → ${target}: ${err}`);
+        bad.add(`${p.id}|${target}`);
+      }
+    }
+  }
+  const cells: CellResult[] = [];
+  for (const cell of profile.cells) {
+    const p = PAYLOADS[cell.payload];
+    const body = p.body();
+    for (const c of cell.connections) {
+      const targets = TARGETS.filter((x) => !bad.has(`${p.id}|${x}`));
+      const rounds: Partial<Record<TargetId, LoadResult[]>> = {};
+      const spec = (target: TargetId, duration: number) => ({
+        url: t.baseUrl(target, p.upstream), path: p.path, body, headers: t.headers(target), connections: c, duration,
+        serverPids: () => t.workerPids(target), backendPids: [t.fleet.pid],
+      });
+      for (const target of targets) await runLoad(spec(target, profile.warmup));
+      for (let round = 0; round < profile.rounds; round++) {
+        // Rotate the order each round: whoever runs first or last does not always get the same neighbours.
+        const order = targets.slice(round % targets.length).concat(targets.slice(0, round % targets.length));
+        for (const target of order) {
+          const r = await runLoad(spec(target, profile.duration));
+          if (r.errors || r.timeouts || r.non2xx || r.ok === 0) {
+            broken.push(`${p.id} c=${c} → ${target}: ${r.errors} errors, ${r.timeouts} timeouts, statuses ${JSON.stringify(r.statuses)}`);
+          }
+          (rounds[target] ??= []).push(r);
+        }
+      }
+      const byTarget: CellResult['byTarget'] = {};
+      for (const target of targets) byTarget[target] = medianResult(rounds[target]!);
+      cells.push({ payload: p.id as PayloadId, label: p.label, connections: c, pages: p.pages, byTarget });
+      const g = byTarget.gateway, pl = byTarget.plain;
+      log(`${p.label} c=${c}: direct ${byTarget.direct?.rps.toFixed(0)} plain ${pl?.rps.toFixed(0)} gateway ${g?.rps.toFixed(0)} req/s`
+        + (g && pl ? `, gateway/plain ${(g.rps / pl.rps).toFixed(3)}, p50 ${pl.latency.p50.toFixed(3)} → ${g.latency.p50.toFixed(3)} ms` : ''));
+    }
+  }
+  return cells;
+}
+
+async function drain(t: Targets, upstream: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (Date.now() < end) {
+    const s = (await t.fleet.stats())[upstream];
+    if (!s || s.inflight === 0) {
+      await sleep(300);
+      const again = (await t.fleet.stats())[upstream];
+      if (!again || again.inflight === 0) return;
+    }
+    await sleep(200);
+  }
+}
+
+async function overloadStage(t: Targets, broken: string[]): Promise<OverloadResult> {
+  const body = ocrBody(OVERLOAD.model, Math.round((OVERLOAD.imageKb * 1024 * 3) / 4), { modelLast: true });
+  const offered = OVERLOAD.capacity * OVERLOAD.factor;
+  const byTarget: OverloadResult['byTarget'] = {};
+  for (const target of ['plain', 'gateway'] as const) {
+    const err = await preflight(t.baseUrl(target, OVERLOAD.upstream), '/v1/chat/completions', body, t.headers(target), OVERLOAD.upstream);
+    if (err) {
+      broken.push(`preflight overload → ${target}: ${err}`);
+      continue;
+    }
+    await drain(t, OVERLOAD.upstream);
+    const r = await runLoad({
+      url: t.baseUrl(target, OVERLOAD.upstream), path: '/v1/chat/completions', body, headers: t.headers(target),
+      connections: OVERLOAD.connections, duration: profile.overload.duration, overallRate: offered, timeout: 60,
+      serverPids: () => t.workerPids(target), backendPids: [t.fleet.pid],
+    });
+    const allowed = new Set([200, ...(target === 'gateway' ? OVERLOAD.allowedStatuses : [])].map(String));
+    const unexpected = Object.keys(r.statuses).filter((s) => !allowed.has(s));
+    if (r.errors || r.timeouts || unexpected.length || r.ok === 0) {
+      broken.push(`overload → ${target}: ${r.errors} errors, ${r.timeouts} timeouts, statuses ${JSON.stringify(r.statuses)}`);
+    }
+    byTarget[target] = medianResult([r]);
+    log(`overload → ${target}: ${r.okRps.toFixed(1)} completed/s, p50 ${r.latency.p50.toFixed(0)} ms, p99 ${r.latency.p99.toFixed(0)} ms, statuses ${JSON.stringify(r.statuses)}`);
+  }
+  await drain(t, OVERLOAD.upstream);
+  const limits = GATEWAY_FEATURES.models[OVERLOAD.model] ?? {};
+  const be = BACKENDS[OVERLOAD.upstream];
+  return {
+    capacityRps: OVERLOAD.capacity, offeredRps: offered, connections: OVERLOAD.connections, durationS: profile.overload.duration,
+    backend: { maxConcurrency: be.maxConcurrency ?? 0, latencyMs: be.latencyMs ?? 0 },
+    gatewayLimits: { max_inflight: limits.max_inflight, max_queue: limits.max_queue }, byTarget,
+  };
+}
+
+async function realStage(): Promise<RealResult | null> {
+  const rt = realTarget();
+  if (!rt) return null;
+  const body = ocrPngBody(rt.model, rt.imageKb * 1024);
+  const headers: Record<string, string> = rt.key ? { authorization: `Bearer ${rt.key}` } : {};
+  const duration = Number(process.env.GW_BENCH_DURATION || profile.real.duration);
+  const rows: RealResult['rows'] = [];
+  for (const c of profile.real.connections) {
+    let tokens = 0;
+    let sawUsage = false;
+    const r = await runLoad({
+      url: rt.url, path: '/v1/chat/completions', body, headers, connections: c, duration, timeout: 600,
+      onBody: (status, text) => {
+        if (status !== 200) return;
+        try {
+          const u = (JSON.parse(text) as { usage?: { completion_tokens?: number } }).usage;
+          if (u && typeof u.completion_tokens === 'number') {
+            tokens += u.completion_tokens;
+            sawUsage = true;
+          }
+        } catch { /* not JSON: no tokens counted */ }
+      },
+    });
+    const m = medianResult([r]);
+    rows.push({ connections: c, result: m, pagesPerSec: m.okRps, tokensPerSec: sawUsage ? tokens / m.durationS : null });
+    log(`real ${rt.url} c=${c}: ${m.okRps.toFixed(2)} pages/s, ${sawUsage ? (tokens / m.durationS).toFixed(1) : 'n/a'} tokens/s, statuses ${JSON.stringify(m.statuses)}`);
+  }
+  return { url: rt.url, model: rt.model, imageKb: rt.imageKb, rows };
+}
+
+async function main(): Promise<number> {
+  const rt = findNginx();
+  const report: BenchReport = {
+    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, extract: null, real: null, regression: [], broken: [],
+  };
+  log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
+  if (runs('main') || runs('overload')) {
+    const t = await startTargets(rt, { workers: WORKERS });
+    const stop = () => { void t.stop().then(() => process.exit(130)); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      log(`targets up: gateway ${t.gateway.url}, plain nginx pid ${t.plain.pid}, mocks pid ${t.fleet.pid}`);
+      if (runs('main')) report.cells = await mainStage(t, report.broken);
+      if (runs('overload')) report.overload = await overloadStage(t, report.broken);
+      const bad = t.badLogLines();
+      if (bad.length) report.broken.push(`nginx error.log: ${bad.slice(0, 5).join(' | ')}`);
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await t.stop();
+    }
+  }
+  if (runs('extract')) {
+    report.extract = await runExtract(profile.extract, rt, log);
+    report.meta.versions.njs = report.extract.njsVersion;
+    report.broken.push(...report.extract.broken);
+  }
+  if (runs('real')) report.real = await realStage();
+
+  report.comparisons = compare(report.cells);
+  report.goals = goals(report.comparisons);
+  const base = existsSync(baselinePath) ? (JSON.parse(readFileSync(baselinePath, 'utf8')) as Baseline) : null;
+  report.regression = report.cells.length ? regressions(report.comparisons, base) : [];
+  if (base && base.profile !== profile.name && report.regression.length === 0) report.regression.push(`baseline is from profile ${base.profile}; compared the rows both have`);
+
+  mkdirSync(outDir, { recursive: true });
+  const stamp = report.meta.time.replace(/[:.]/g, '-');
+  const md = markdown(report);
+  writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(report, null, 2));
+  writeFileSync(join(outDir, `${stamp}.md`), md);
+  if (report.cells.length) writeFileSync(join(outDir, `${stamp}.svg`), svgChart(report));
+  if (process.argv.includes('--update-baseline')) {
+    if (report.broken.length || !report.cells.length) log('not updating the baseline from a broken or partial run');
+    else {
+      writeFileSync(baselinePath, JSON.stringify(makeBaseline(report), null, 2) + '\n');
+      log(`baseline written: ${baselinePath}`);
+    }
+  }
+  process.stdout.write(`${md}\n`);
+  for (const w of report.regression) log(`warning: ${w}`);
+  log(`results: ${join(outDir, stamp)}.{json,md${report.cells.length ? ',svg' : ''}} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  if (report.broken.length) {
+    log(`BROKEN BENCH:\n  ${report.broken.join('\n  ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});

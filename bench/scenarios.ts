@@ -1,0 +1,203 @@
+/**
+ * What the benchmarks run, as data: backends, models, payloads, the gateway's feature settings, and
+ * the two profiles (`full` for `npm run bench`, `ci` for `npm run bench:ci`, < 3 minutes).
+ * bench/run.ts reads only this file for its choices; change numbers here, not there.
+ */
+import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../test/support/clients';
+import type { MockOptions } from '../test/support/mockVllm';
+import type { ModelSpec } from '../test/support/stack';
+
+export type TargetId = 'direct' | 'plain' | 'gateway';
+export const TARGETS: TargetId[] = ['direct', 'plain', 'gateway'];
+
+/** A model served by a backend that runs at most OVERLOAD.capacity requests at once (vLLM --max-num-seqs). */
+export const OCR_CAPPED = 'bench/ocr-capped';
+
+/** Mock vLLM backends by upstream name (bench/mockProcess.ts runs them in a process of their own). */
+export const BACKENDS: Record<string, Omit<MockOptions, 'name' | 'models'>> = {
+  be_chat: { latencyMs: 0 },
+  be_embed: { latencyMs: 0 },
+  be_ocr: { latencyMs: 0 },
+  // Overload scenario: 4 requests at once, 100 ms each → capacity 40 req/s.
+  be_ocr_capped: { latencyMs: 100, maxConcurrency: 4 },
+};
+
+/** The routing table (gateway.json's "models"), before the gateway features below are merged in. */
+export const MODELS: Record<string, ModelSpec> = {
+  [CHAT]: { upstream: 'be_chat', capabilities: ['chat', 'completions'] },
+  [EMBED]: { upstream: 'be_embed', capabilities: ['embeddings'] },
+  [OCR]: { upstream: 'be_ocr', capabilities: ['chat', 'completions', 'vision'] },
+  [OCR_CAPPED]: { upstream: 'be_ocr_capped', capabilities: ['chat', 'completions', 'vision'] },
+};
+
+/**
+ * The gateway target runs with every feature that exists switched on; when a feature lands, switch
+ * it on here and the next run measures it.
+ *   auth     API keys on (startStack `auth: true`); one key made through the admin API at start,
+ *            with rate limits high enough to be counted on every request but never hit.
+ *   routing  always on (njs/src/handlers/route.ts).
+ *   queue    per-model caps, as data in the routing config: generous on the throughput models so
+ *            the queue admits every request through its slot accounting but never makes one wait;
+ *            tight on OCR_CAPPED, where the overload scenario shows what it is for.
+ *   logging, usage, metrics   on in nginx/nginx.conf.example (gw_json access log, js_body_filter
+ *            usage extraction, log-phase ledger and metrics counters): nothing to switch.
+ */
+export interface GatewayFeatures {
+  /** Merged into MODELS[model] for the gateway's routing config. */
+  models: Record<string, Partial<ModelSpec>>;
+  /** An API key record to create through the admin API; requests then carry it as a Bearer key. */
+  key: Record<string, unknown> | null;
+  /** Headers every request to the gateway carries (besides the key). */
+  headers: Record<string, string>;
+  /** Extra startStack options, passed through (for features configured there). */
+  stack: Record<string, unknown>;
+  /** What is on, for the report. */
+  on: string[];
+}
+
+export const GATEWAY_FEATURES: GatewayFeatures = {
+  models: {
+    [CHAT]: { max_inflight: 512, max_queue: 1024, queue_timeout: '30s' },
+    [EMBED]: { max_inflight: 512, max_queue: 1024, queue_timeout: '30s' },
+    [OCR]: { max_inflight: 64, max_queue: 256, queue_timeout: '60s' },
+    [OCR_CAPPED]: { max_inflight: 4, max_queue: 8, queue_timeout: '30s' },
+  },
+  key: { id: 'bench', label: 'load test', models: '*', rpm: 1000000, burst: 100000, tier: 'normal' },
+  headers: {},
+  stack: { auth: true },
+  on: ['API keys + per-key rate limit', 'routing', 'per-model queue', 'JSON access log', 'usage body filter + ledger', 'metrics'],
+};
+
+export type PayloadId = 'chat' | 'chat-stream' | 'embeddings' | 'ocr-250k' | 'ocr-2m';
+
+export interface Payload {
+  id: PayloadId;
+  label: string;
+  path: string;
+  model: string;
+  /** Upstream (= mock) that serves it; the direct and plain targets go straight there. */
+  upstream: string;
+  body: () => string;
+  /** OCR pages per request (for pages/s); 0 when not OCR. */
+  pages: number;
+}
+
+/** Raw image bytes whose base64 is `kb` KiB long (base64 is 4/3 of the raw size). */
+function rawForBase64(kb: number): number {
+  return Math.round((kb * 1024 * 3) / 4);
+}
+
+export const PAYLOADS: Record<PayloadId, Payload> = {
+  chat: { id: 'chat', label: 'small chat', path: '/v1/chat/completions', model: CHAT, upstream: 'be_chat', pages: 0,
+    body: () => chatBody(CHAT, { max_tokens: 16 }) },
+  'chat-stream': { id: 'chat-stream', label: 'streamed chat (SSE)', path: '/v1/chat/completions', model: CHAT, upstream: 'be_chat', pages: 0,
+    body: () => chatBody(CHAT, { max_tokens: 16, stream: true, stream_options: { include_usage: true } }) },
+  embeddings: { id: 'embeddings', label: 'embeddings', path: '/v1/embeddings', model: EMBED, upstream: 'be_embed', pages: 0,
+    body: () => JSON.stringify({ model: EMBED, input: ['The quick brown fox jumps over the lazy dog.', 'An nginx-native AI gateway.'] }) },
+  // OpenAI SDKs put "messages" before "model" (keyword order), so "model last" is the realistic case.
+  'ocr-250k': { id: 'ocr-250k', label: 'OCR, 250 KB image', path: '/v1/chat/completions', model: OCR, upstream: 'be_ocr', pages: 1,
+    body: () => ocrBody(OCR, rawForBase64(250), { modelLast: true }) },
+  'ocr-2m': { id: 'ocr-2m', label: 'OCR, 2 MB image', path: '/v1/chat/completions', model: OCR, upstream: 'be_ocr', pages: 1,
+    body: () => ocrBody(OCR, rawForBase64(2048), { modelLast: true }) },
+};
+
+export interface Cell {
+  payload: PayloadId;
+  connections: number[];
+}
+
+export interface Profile {
+  name: 'full' | 'ci';
+  /** Seconds per measurement, and of the warm-up before a target's first measurement of a cell. */
+  duration: number;
+  warmup: number;
+  /** Every cell is measured this many times per target, targets interleaved; medians are reported. */
+  rounds: number;
+  cells: Cell[];
+  overload: { duration: number };
+  extract: ExtractProfile;
+  real: { duration: number; connections: number[] };
+}
+
+export interface ExtractProfile {
+  /** Rounds of the in-VM loop (one request per body per round); the median is reported. */
+  rounds: number;
+  /** Rounds and seconds of each autocannon run against the js_content handlers. */
+  e2eRounds: number;
+  e2eDuration: number;
+}
+
+export const PROFILES: Record<'full' | 'ci', Profile> = {
+  full: {
+    name: 'full', duration: 3, warmup: 0.5, rounds: 3,
+    cells: [
+      { payload: 'chat', connections: [1, 4, 16, 64] },
+      { payload: 'chat-stream', connections: [8, 32] },
+      { payload: 'embeddings', connections: [8, 32] },
+      { payload: 'ocr-250k', connections: [1, 4, 8] },
+      { payload: 'ocr-2m', connections: [1, 2, 4] },
+    ],
+    overload: { duration: 10 },
+    extract: { rounds: 5, e2eRounds: 3, e2eDuration: 2 },
+    real: { duration: 30, connections: [1, 4, 8] },
+  },
+  ci: {
+    name: 'ci', duration: 1.5, warmup: 0.3, rounds: 2,
+    cells: [
+      { payload: 'chat', connections: [1, 16] },
+      { payload: 'chat-stream', connections: [16] },
+      { payload: 'embeddings', connections: [16] },
+      { payload: 'ocr-250k', connections: [4] },
+      { payload: 'ocr-2m', connections: [2] },
+    ],
+    overload: { duration: 4 },
+    extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
+    real: { duration: 10, connections: [4] },
+  },
+};
+
+/**
+ * Overload: OCR (250 KB) offered at 4x what be_ocr_capped can do, open loop (autocannon overallRate),
+ * through the gateway (queue caps from GATEWAY_FEATURES) and through plain nginx.
+ */
+export const OVERLOAD = {
+  model: OCR_CAPPED,
+  upstream: 'be_ocr_capped',
+  /** Backend capacity in req/s: maxConcurrency / latency. */
+  capacity: 4 / 0.1,
+  factor: 4,
+  /** Enough connections that the offered rate is not capped by waiting clients. */
+  connections: 80,
+  imageKb: 250,
+  /** Statuses the gateway may answer under overload besides 200 (queue full / timed out). */
+  allowedStatuses: [429, 503],
+};
+
+/** Model-extraction micro-benchmark (issue 2): bodies, iterations per request, load per body. */
+export const EXTRACT_BODIES = [
+  { id: '1KB', imageBytes: 600, scanIters: 20000, parseIters: 5000, connections: 8 },
+  { id: '1MB', imageBytes: 768 * 1024, scanIters: 300, parseIters: 20, connections: 8 },
+  { id: '20MB', imageBytes: 15 * 1024 * 1024, scanIters: 10, parseIters: 3, connections: 2 },
+];
+
+/** The issue's targets, as ratios within one run (reported, never a CI failure). */
+export const GOALS = {
+  chatThroughputRatio: 0.85,
+  ocr2mThroughputRatio: 0.95,
+  chatAddedP50Ms: 0.3,
+};
+
+/** Regression check against bench/baseline.json: warn when a ratio moved more than this (fraction). */
+export const REGRESSION_TOLERANCE = 0.35;
+
+/** Real target (a GPU deployment), from the environment; the OCR scenario runs against it. */
+export function realTarget(): { url: string; key?: string; model: string; imageKb: number } | null {
+  const url = process.env.GW_BENCH_URL;
+  if (!url) return null;
+  return {
+    url: url.replace(/\/+$/, ''),
+    key: process.env.GW_BENCH_KEY || undefined,
+    model: process.env.GW_BENCH_MODEL || OCR,
+    imageKb: Number(process.env.GW_BENCH_IMAGE_KB || 250),
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The benchmark's targets, all on 127.0.0.1 with free ports, sharing one set of mock backends:
+ *   direct   the mock backend itself
+ *   plain    nginx with proxy_pass only (bench/plain-nginx.conf), one port per backend
+ *   gateway  nginx/nginx.conf.example with the njs bundle (test/support/stack.ts startStack), with
+ *            the features in scenarios.ts GATEWAY_FEATURES
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '../test/support/clients';
+import { projectRoot } from '../test/support/config';
+import { NginxRuntime } from '../test/support/findNginx';
+import { NginxHandle, startNginx } from '../test/support/nginx';
+import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../test/support/stack';
+import { MockFleet, startMockFleet } from './mocks';
+import { childPids } from './procstat';
+import { BACKENDS, GATEWAY_FEATURES, MODELS, TargetId } from './scenarios';
+
+export interface Targets {
+  fleet: MockFleet;
+  plain: NginxHandle;
+  gateway: Stack;
+  workers: number;
+  /** Base URL a request for `upstream` takes on `target`. */
+  baseUrl(target: TargetId, upstream: string): string;
+  headers(target: TargetId): Record<string, string>;
+  /** nginx worker pids of the target (none for direct), read afresh on each call. */
+  workerPids(target: TargetId): number[];
+  /** error.log lines that mean the bench is broken ([alert], [emerg], crashes, njs exceptions). */
+  badLogLines(): string[];
+  stop(): Promise<void>;
+}
+
+/** Same pattern as test/support/useGateway.ts BAD_LOG (not imported: that module pulls in vitest). */
+const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
+
+function renderPlain(prefix: string, workers: number, mocks: Record<string, number>, ports: Record<string, number>): string {
+  const upstreams = Object.entries(mocks).map(([up, port]) =>
+    `    upstream ${up} {\n        least_conn;\n        server 127.0.0.1:${port} max_fails=2 fail_timeout=10s;\n        keepalive 32;\n    }`).join('\n');
+  const servers = Object.keys(mocks).map((up) =>
+    `    server {\n        listen 127.0.0.1:${ports[up]};\n        location / {\n            proxy_pass http://${up};\n        }\n    }`).join('\n');
+  return readFileSync(join(projectRoot, 'bench/plain-nginx.conf'), 'utf8')
+    .replace(/^__UPSTREAMS__$/m, upstreams)
+    .replace(/^__SERVERS__$/m, servers)
+    .replace(/__PREFIX__/g, prefix)
+    .replace(/__WORKERS__/g, String(workers));
+}
+
+export async function startTargets(rt: NginxRuntime, opts: { workers: number }): Promise<Targets> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const undo = async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); };
+  try {
+    const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
+    const fleet = await startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+    cleanups.push(() => fleet.stop());
+
+    // Plain nginx: one server{} per backend.
+    const plainPorts: Record<string, number> = {};
+    for (const up of Object.keys(fleet.ports)) plainPorts[up] = await freePort();
+    const plainPrefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-'));
+    cleanups.push(async () => rmSync(plainPrefix, { recursive: true, force: true }));
+    const first = Object.values(plainPorts)[0];
+    const plain = await startNginx(rt, { prefix: plainPrefix, conf: renderPlain(plainPrefix, opts.workers, fleet.ports, plainPorts), host: '127.0.0.1', port: first });
+    cleanups.push(() => plain.stop());
+
+    // The gateway: the documented config, every feature in GATEWAY_FEATURES on.
+    const models: Record<string, ModelSpec> = {};
+    for (const [name, m] of Object.entries(MODELS)) models[name] = { ...m, ...GATEWAY_FEATURES.models[name] };
+    const upstreams: StackOptions['upstreams'] = {};
+    for (const [up, port] of Object.entries(fleet.ports)) upstreams[up] = { servers: [`127.0.0.1:${port}`] };
+    const gateway = await startStack({ ...GATEWAY_FEATURES.stack, backends: {}, upstreams, models, workers: opts.workers } as StackOptions);
+    cleanups.push(() => gateway.stop());
+    const gwHeaders: Record<string, string> = { ...GATEWAY_FEATURES.headers };
+    if (GATEWAY_FEATURES.key) {
+      const res = await fetch(`${gateway.adminUrl}/admin/keys`, {
+        method: 'POST', body: JSON.stringify(GATEWAY_FEATURES.key),
+        headers: { authorization: `Bearer ${gateway.adminToken}`, 'content-type': 'application/json' },
+      });
+      const out = (await res.json()) as { key?: string };
+      if (res.status !== 201 || !out.key) throw new Error(`creating the bench API key: ${res.status} ${JSON.stringify(out).slice(0, 300)}`);
+      gwHeaders.authorization = `Bearer ${out.key}`;
+    }
+
+    const t: Targets = {
+      fleet, plain, gateway, workers: opts.workers,
+      baseUrl(target, upstream) {
+        if (target === 'direct') return `http://127.0.0.1:${fleet.ports[upstream]}`;
+        if (target === 'plain') return `http://127.0.0.1:${plainPorts[upstream]}`;
+        return gateway.url;
+      },
+      headers: (target) => (target === 'gateway' ? { ...gwHeaders } : {}),
+      workerPids(target) {
+        if (target === 'plain') return childPids(plain.pid);
+        if (target === 'gateway') return childPids(gateway.nginx.pid);
+        return [];
+      },
+      badLogLines: () => [plain.errorLog(), gateway.nginx.errorLog()].join('\n').split('\n').filter((l) => BAD_LOG.test(l)),
+      stop: undo,
+    };
+    return t;
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+}
+
+/**
+ * One request per target and payload before any load: 200, answered by the payload's backend, and
+ * the body arrived byte for byte (the mock reports its sha256). A bench that measures a 404 path, or
+ * a proxy that mangles bodies, fails here instead of producing fast numbers.
+ */
+export async function preflight(url: string, path: string, body: string, headers: Record<string, string>, upstream: string): Promise<string | null> {
+  const res = await fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const text = await res.text();
+  if (res.status !== 200) return `${url}${path}: status ${res.status}: ${text.slice(0, 200)}`;
+  if (res.headers.get('x-mock-backend') !== upstream) return `${url}${path}: answered by ${res.headers.get('x-mock-backend')}, expected ${upstream}`;
+  if (res.headers.get('x-body-sha256') !== sha256(body)) return `${url}${path}: the backend received a different body`;
+  return null;
+}
