@@ -56,6 +56,10 @@ describe('model discovery across three backends', () => {
       [EMBED]: { upstream: 'be_embed', aliases: ['embed'], capabilities: ['embeddings'] },
       'ghost-model': { upstream: 'be_chat' },
     },
+    // be_ocr stands for a vLLM started with --api-key: the gateway's own calls must carry it.
+    upstreams: { be_ocr: { api_key_env: 'GW_TEST_BACKEND_KEY' } },
+    env: { GW_TEST_BACKEND_KEY: 'sk-backend-test' },
+    render: { patch: (c) => c.replace('env GW_STATE_DIR;', 'env GW_STATE_DIR;\nenv GW_TEST_BACKEND_KEY;') },
     // A stand-in for the auth stage: the test sends the key's model list in a header.
     includePatches: {
       'discovery-server.conf': (c) => c
@@ -102,6 +106,13 @@ describe('model discovery across three backends', () => {
       expect(r.status, id).toBe(404);
       expect(r.body.error.code).toBe('model_not_found');
     }
+  });
+
+  it('sends an upstream\'s own API key (api_key_env) on its /v1/models fetches and probes, and no key elsewhere', async () => {
+    const auth = (up: string) => gw.mocks[up].stats.recentHeaders.map((h) => h.authorization);
+    expect(auth('be_ocr').length).toBeGreaterThan(0);
+    expect(new Set(auth('be_ocr'))).toEqual(new Set(['Bearer sk-backend-test']));
+    expect(new Set(auth('be_chat'))).toEqual(new Set([undefined]));
   });
 
   it('refuses other methods with 405 and Allow', async () => {

@@ -33,7 +33,7 @@ export interface StackOptions {
   backends: Record<string, BackendSpec>;
   models: Record<string, ModelSpec>;
   /** Extra upstream settings or servers (e.g. a dead replica), merged over the generated ones. */
-  upstreams?: Record<string, { servers?: string[]; extraServers?: string[]; keepalive?: number; max_fails?: number; fail_timeout?: string }>;
+  upstreams?: Record<string, { servers?: string[]; extraServers?: string[]; keepalive?: number; max_fails?: number; fail_timeout?: string; api_key_env?: string }>;
   workers?: number;
   port?: number;
   render?: Partial<RenderOptions>;
@@ -94,7 +94,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     for (const up of names) {
       const extra = o.upstreams?.[up] ?? {};
       const servers = extra.servers ?? [...(mocks[up] ? [`${mocks[up].host}:${mocks[up].port}`] : []), ...(extra.extraServers ?? [])];
-      upstreams[up] = { keepalive: extra.keepalive, max_fails: extra.max_fails, fail_timeout: extra.fail_timeout, servers };
+      upstreams[up] = { keepalive: extra.keepalive, max_fails: extra.max_fails, fail_timeout: extra.fail_timeout, api_key_env: extra.api_key_env, servers };
     }
     const prefix = mkdtempSync(join(tmpdir(), 'gw-nginx-'));
     cleanups.push(async () => rmSync(prefix, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import { FAMILIES } from '../core/metrics';
 import { mergeBackendMetrics } from '../core/promMerge';
 import { labelText, renderExposition, Sample } from '../core/promText';
 import { GATEWAY_VERSION } from '../core/version';
-import { discoveryDict, readListings } from '../ngx/discoveryStore';
+import { backendHeaders, discoveryDict, readListings } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
 import { healthDict, serverKey, TICK, upstreamKey } from '../ngx/health';
 import { metricsDict, queueCount } from '../ngx/metricsStore';
@@ -66,7 +66,7 @@ function scrapeSamples(now: number): Sample[] {
 }
 
 function fetchBackend(upstream: string, addr: string): Promise<{ upstream: string; server: string; text: string }> {
-  return ngx.fetch('http://' + addr + '/metrics', { method: 'GET' })
+  return ngx.fetch('http://' + addr + '/metrics', { method: 'GET', headers: backendHeaders(routes, upstream) })
     .then(function (res) {
       return res.status === 200 ? res.text() : '';
     })

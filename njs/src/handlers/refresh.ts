@@ -13,12 +13,12 @@
  */
 import { classifyProbe, nextHealth, ProbeResult, statusCode, upstreamStatus } from '../core/health';
 import { needsRefresh } from '../core/discovery';
-import { cachedList, discoveryDict, readListing, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
+import { backendHeaders, cachedList, discoveryDict, readListing, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
 import { healthDict, readServer, serverKey, TICK, upstreamKey } from '../ngx/health';
 import { routes } from '../ngx/table';
 
-function probe(addr: string): Promise<{ result: ProbeResult; error: string }> {
-  return ngx.fetch('http://' + addr + '/health', { method: 'GET' })
+function probe(addr: string, headers: { [name: string]: string }): Promise<{ result: ProbeResult; error: string }> {
+  return ngx.fetch('http://' + addr + '/health', { method: 'GET', headers: headers })
     .then(function (res) {
       const result = classifyProbe(res.status, '');
       return { result: result, error: result === 'ok' ? '' : 'HTTP ' + res.status };
@@ -33,9 +33,10 @@ function checkUpstream(h: NgxSharedDict<number>, errors: NgxSharedDict<string> |
   const servers = routes.upstreams[upstream].servers;
   const ps: Promise<void>[] = [];
   const states: number[] = [];
+  const headers = backendHeaders(routes, upstream);
   for (let i = 0; i < servers.length; i++) {
     const addr = servers[i];
-    ps.push(probe(addr).then(function (p) {
+    ps.push(probe(addr, headers).then(function (p) {
       const next = nextHealth(readServer(h, upstream, addr), p.result);
       h.set(serverKey('s', upstream, addr), next.state);
       h.set(serverKey('f', upstream, addr), next.fails);

@@ -34,8 +34,20 @@ function errorText(e: unknown): string {
   return s.length > 200 ? s.slice(0, 200) : s;
 }
 
-function fetchServer(addr: string): Promise<ServerAnswer> {
-  return ngx.fetch('http://' + addr + '/v1/models', { method: 'GET' })
+/**
+ * Headers for the gateway's own calls to an upstream: its API key (vLLM --api-key guards /v1/*)
+ * when gateway.json names one with api_key_env, as routing sends it (the variable must be passed
+ * to njs with nginx's `env` directive).
+ */
+export function backendHeaders(t: RouteTable, upstream: string): { [name: string]: string } {
+  const u = t.upstreams[upstream];
+  const name = u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
+  const key = name !== '' ? process.env[name] : undefined;
+  return typeof key === 'string' && key !== '' ? { Authorization: 'Bearer ' + key } : {};
+}
+
+function fetchServer(addr: string, headers: { [name: string]: string }): Promise<ServerAnswer> {
+  return ngx.fetch('http://' + addr + '/v1/models', { method: 'GET', headers: headers })
     .then(function (res) {
       if (res.status !== 200) return { ok: false, error: addr + ': HTTP ' + res.status } as ServerAnswer;
       return res.json().then(function (body) {
@@ -52,7 +64,8 @@ function fetchServer(addr: string): Promise<ServerAnswer> {
 export function refreshUpstream(d: NgxSharedDict<string>, t: RouteTable, upstream: string): Promise<Listing> {
   const servers = t.upstreams[upstream].servers;
   const ps: Promise<ServerAnswer>[] = [];
-  for (let i = 0; i < servers.length; i++) ps.push(fetchServer(servers[i]));
+  const headers = backendHeaders(t, upstream);
+  for (let i = 0; i < servers.length; i++) ps.push(fetchServer(servers[i], headers));
   return Promise.all(ps).then(function (answers) {
     const l = nextListing(readListing(d, upstream), answers, Date.now());
     d.set(listingKey(upstream), JSON.stringify(l));
