@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
+import { CHAT, chatBody, EMBED, post, postHeadersOnly } from '../support/clients';
 import { sleep } from '../support/nginx';
 import { useGateway } from '../support/useGateway';
 
@@ -97,16 +96,8 @@ describe('API keys on the client path', () => {
     expect(h['x-api-key']).toBeUndefined();
   });
 
-  it('refuses before reading the body: 401 while a 100 MB upload is still unsent', async () => {
-    const answer = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-      const req = request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-length': String(60 * 1024 * 1024), 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.write('{"model":"');
-    });
+  it('refuses before reading the body: 401 while a 60 MB upload is still unsent', async () => {
+    const answer = await postHeadersOnly(`${gw.url}/v1/chat/completions`, 60 * 1024 * 1024, '{"model":"');
     expect(answer.code).toBe(401);
     expect(JSON.parse(answer.body).error.code).toBe('missing_api_key');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, post, WHISPER } from '../support/clients';
+import { CHAT, chatBody, post, postHeadersOnly, WHISPER } from '../support/clients';
 import { freePort } from '../support/stack';
 import { useGateway } from '../support/useGateway';
 
@@ -80,17 +80,7 @@ describe('OpenAI-shaped errors from a real nginx', () => {
   });
 
   it('413 is announced before the body is sent when Content-Length is too large', async () => {
-    const { request } = await import('node:http');
-    const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-      const req = request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-length': String(100 * 1024 * 1024), 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.write('{"model":"x"');
-      // never finish the body: nginx must answer from the header alone
-    });
+    const status = await postHeadersOnly(`${gw.url}/v1/chat/completions`, 100 * 1024 * 1024, '{"model":"x"');
     expect(status.code).toBe(413);
     expect(JSON.parse(status.body).error.code).toBe('request_too_large');
   });

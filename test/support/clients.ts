@@ -1,5 +1,6 @@
 /** Request builders and fetch helpers shared by the integration tests and the benchmarks. */
 import { createHash } from 'node:crypto';
+import { request } from 'node:http';
 
 export const OCR = 'nanonets/Nanonets-OCR2-3B';
 export const CHAT = 'Qwen/Qwen2.5-1.5B-Instruct';
@@ -37,4 +38,24 @@ export function chatBody(model: string, extra: Record<string, unknown> = {}): st
 
 export async function post(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+/**
+ * Sends only the headers and the first bytes of a body announced as `announcedBytes` long, and
+ * resolves with the answer nginx gives without waiting for the rest: proves a refusal happens
+ * before the body is read.
+ */
+export function postHeadersOnly(url: string, announcedBytes: number, firstBytes: string): Promise<{ code: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-length': String(announcedBytes), 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        req.destroy();
+        resolve({ code: res.statusCode ?? 0, body });
+      });
+    });
+    req.on('error', reject);
+    req.write(firstBytes);
+  });
 }
