@@ -91,6 +91,7 @@ describe('probeUsage / parseUsageObject', () => {
     ['"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}', 'done'],
     ['"usage" : \n { "prompt_tokens" : 1 }', 'done'],
     ['"usage":{"prompt_tokens":1,"d":{"x":"}"}}', 'done'],
+    ['"usage":{"prompt_tokens":1,"d":"}"}', 'done'],
     ['"usage":null', 'bad'],
     ['"usage","x"', 'bad'],
     ['"usage":{}', 'bad'],

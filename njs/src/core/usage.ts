@@ -81,6 +81,14 @@ export function probeUsage(text: string): Probe {
   if (i >= n) return { state: 'open' };
   if (text.charCodeAt(i) !== 123 /* { */) return { state: 'bad' };
   const start = i;
+  // Fast path, a flat object (vLLM's): the first `}` closes it. Native indexOf is ~5x cheaper in
+  // njs than walking the characters; anything else (nested *_details objects) takes the walk.
+  const close = text.indexOf('}', start);
+  const open = text.indexOf('{', start + 1);
+  if (close > 0 && (open < 0 || open > close)) {
+    const flat = parseUsageObject(text.slice(start, close + 1));
+    if (flat !== null) return { state: 'done', usage: flat };
+  }
   let depth = 0;
   for (; i < n; i++) {
     const c = text.charCodeAt(i);
