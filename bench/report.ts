@@ -42,6 +42,23 @@ export interface OverloadResult {
   byTarget: Partial<Record<'plain' | 'gateway', Measured>>;
 }
 
+export interface FeatureCostRow {
+  payload: PayloadId;
+  label: string;
+  connections: number;
+  variant: string;
+  variantLabel: string;
+  result: Measured;
+  /** variant req/s ÷ plain req/s, same cell */
+  throughputRatio: number;
+}
+
+export interface FeatureCost {
+  plain: { payload: PayloadId; connections: number; result: Measured }[];
+  rows: FeatureCostRow[];
+  skipped: string[];
+}
+
 export interface RealResult {
   url: string;
   model: string;
@@ -70,6 +87,7 @@ export interface BenchReport {
   comparisons: Comparison[];
   goals: Goal[];
   overload: OverloadResult | null;
+  features: FeatureCost | null;
   extract: ExtractResult | null;
   real: RealResult | null;
   regression: string[];
@@ -211,6 +229,27 @@ export function markdown(r: BenchReport): string {
       if (!x) continue;
       out.push(`| ${t} | ${f(x.okRps, 1)} | ${f(x.latency.p50, 0)} | ${f(x.latency.p99, 0)} | ${f(x.latency.max, 0)} | ${statusText(x)} | ${x.errors + x.timeouts} |`);
     }
+    out.push('');
+  }
+  if (r.features && (r.features.rows.length || r.features.skipped.length)) {
+    out.push('## What each gateway feature costs');
+    out.push('');
+    out.push('Gateway variants with features switched off, same run, interleaved with plain nginx (medians). CPU = nginx worker CPU µs per request.');
+    out.push('');
+    out.push('| payload | c | variant | req/s | ÷ plain | p50 ms | p99 ms | worker CPU µs/req | CPU vs all on |');
+    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const pl of r.features.plain) {
+      const cellRows = r.features.rows.filter((x) => x.payload === pl.payload && x.connections === pl.connections);
+      const label = cellRows[0]?.label ?? pl.payload;
+      out.push(`| ${label} | ${pl.connections} | plain nginx | ${f(pl.result.rps, 0)} | 1 | ${f(pl.result.latency.p50, 3)} | ${f(pl.result.latency.p99, 2)} | ${f(pl.result.serverCpuMsPer1k, 0)} | |`);
+      const all = cellRows.find((x) => x.variant === 'all');
+      for (const x of cellRows) {
+        const cpu = x.result.serverCpuMsPer1k, cpuAll = all?.result.serverCpuMsPer1k;
+        out.push(`| ${x.label} | ${x.connections} | ${x.variantLabel} | ${f(x.result.rps, 0)} | ${f(x.throughputRatio, 3)} | ${f(x.result.latency.p50, 3)} | ${f(x.result.latency.p99, 2)} | ${f(cpu, 0)} | `
+          + `${x.variant === 'all' || cpu === null || cpuAll === null || cpuAll === undefined ? '' : fs(cpu - cpuAll, 0)} |`);
+      }
+    }
+    for (const sk of r.features.skipped) out.push(`\nSkipped: ${sk}`);
     out.push('');
   }
   if (r.extract) {

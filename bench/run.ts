@@ -8,7 +8,7 @@
  * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
- * Flags: --profile full|ci   --only main,overload,extract,real   --update-baseline   --out <dir>
+ * Flags: --profile full|ci   --only main,overload,features,extract,real   --update-baseline   --out <dir>
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
  */
@@ -25,13 +25,17 @@ import { runExtract } from './extract';
 import { LoadResult, medianResult, runLoad } from './load';
 import { ocrPngBody } from './png';
 import {
-  Baseline, BenchReport, CellResult, compare, goals, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions, svgChart,
+  Baseline, BenchReport, CellResult, compare, FeatureCost, goals, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions, svgChart,
 } from './report';
-import { BACKENDS, GATEWAY_FEATURES, OVERLOAD, PAYLOADS, PayloadId, Profile, PROFILES, realTarget, TARGETS, TargetId } from './scenarios';
-import { preflight, startTargets, Targets } from './targets';
+import {
+  BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, OVERLOAD, PAYLOADS, PayloadId, Profile, PROFILES, realTarget, TARGETS, TargetId,
+} from './scenarios';
+import { preflight, startGateway, startTargets, Targets } from './targets';
+import { childPids } from './procstat';
+import type { Stack } from '../test/support/stack';
 
 const WORKERS = 2;
-const STAGES = ['main', 'overload', 'extract', 'real'] as const;
+const STAGES = ['main', 'overload', 'features', 'extract', 'real'] as const;
 type Stage = (typeof STAGES)[number];
 
 function arg(name: string): string | undefined {
@@ -126,6 +130,68 @@ async function mainStage(t: Targets, broken: string[]): Promise<CellResult[]> {
   return cells;
 }
 
+/** Gateway variants with features switched off vs the all-on gateway and plain nginx, same run. */
+async function featureStage(t: Targets, broken: string[]): Promise<FeatureCost> {
+  const out: FeatureCost = { plain: [], rows: [], skipped: [] };
+  const variants: { v: GatewayVariant; stack: Stack; headers: Record<string, string> }[] = [];
+  try {
+    for (const v of FEATURE_VARIANTS) {
+      if (v.id === 'all') {
+        variants.push({ v, stack: t.gateway, headers: t.headers('gateway') });
+        continue;
+      }
+      try {
+        const g = await startGateway(t.fleet, { workers: t.workers, variant: v });
+        variants.push({ v, ...g });
+      } catch (e) {
+        out.skipped.push(`${v.id}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      }
+    }
+    for (const cell of profile.features) {
+      const p = PAYLOADS[cell.payload];
+      const body = p.body();
+      for (const c of cell.connections) {
+        type Runner = { id: string; run: (d: number) => Promise<LoadResult> };
+        const runners: Runner[] = [{ id: 'plain', run: (d) => runLoad({ url: t.baseUrl('plain', p.upstream), path: p.path, body, connections: c, duration: d, serverPids: () => t.workerPids('plain') }) }];
+        for (const x of variants) {
+          const err = await preflight(x.stack.url, p.path, body, x.headers, p.upstream);
+          if (err) {
+            broken.push(`preflight features ${x.v.id} ${p.id}: ${err}`);
+            continue;
+          }
+          runners.push({ id: x.v.id, run: (d) => runLoad({ url: x.stack.url, path: p.path, body, headers: x.headers, connections: c, duration: d, serverPids: () => childPids(x.stack.nginx.pid) }) });
+        }
+        for (const r of runners) await r.run(profile.warmup);
+        const rounds: Record<string, LoadResult[]> = {};
+        for (let round = 0; round < profile.rounds; round++) {
+          const order = runners.slice(round % runners.length).concat(runners.slice(0, round % runners.length));
+          for (const r of order) {
+            const res = await r.run(profile.duration);
+            if (res.errors || res.timeouts || res.non2xx || res.ok === 0) broken.push(`features ${r.id} ${p.id} c=${c}: ${res.errors} errors, statuses ${JSON.stringify(res.statuses)}`);
+            (rounds[r.id] ??= []).push(res);
+          }
+        }
+        const plain = medianResult(rounds.plain);
+        out.plain.push({ payload: p.id, connections: c, result: plain });
+        for (const x of variants) {
+          if (!rounds[x.v.id]) continue;
+          const m = medianResult(rounds[x.v.id]);
+          out.rows.push({ payload: p.id, label: p.label, connections: c, variant: x.v.id, variantLabel: x.v.label, result: m, throughputRatio: m.rps / plain.rps });
+        }
+        log(`features ${p.label} c=${c}: ${out.rows.filter((x) => x.payload === p.id && x.connections === c).map((x) => `${x.variant} ${x.throughputRatio.toFixed(2)}`).join(', ')} (÷ plain)`);
+      }
+    }
+    for (const x of variants) {
+      if (x.v.id === 'all') continue;
+      const bad = x.stack.nginx.errorLog().split('\n').filter((l) => /\[alert\]|\[emerg\]|exited on signal|js exception/.test(l));
+      if (bad.length) broken.push(`features ${x.v.id} nginx error.log: ${bad.slice(0, 3).join(' | ')}`);
+    }
+  } finally {
+    for (const x of variants) if (x.v.id !== 'all') await x.stack.stop();
+  }
+  return out;
+}
+
 async function drain(t: Targets, upstream: string): Promise<void> {
   const end = Date.now() + 20_000;
   while (Date.now() < end) {
@@ -206,10 +272,10 @@ async function realStage(): Promise<RealResult | null> {
 async function main(): Promise<number> {
   const rt = findNginx();
   const report: BenchReport = {
-    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, extract: null, real: null, regression: [], broken: [],
+    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, features: null, extract: null, real: null, regression: [], broken: [],
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
-  if (runs('main') || runs('overload')) {
+  if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {
     const t = await startTargets(rt, { workers: WORKERS });
     const stop = () => { void t.stop().then(() => process.exit(130)); };
     process.once('SIGINT', stop);
@@ -218,6 +284,7 @@ async function main(): Promise<number> {
       log(`targets up: gateway ${t.gateway.url}, plain nginx pid ${t.plain.pid}, mocks pid ${t.fleet.pid}`);
       if (runs('main')) report.cells = await mainStage(t, report.broken);
       if (runs('overload')) report.overload = await overloadStage(t, report.broken);
+      if (runs('features') && profile.features.length) report.features = await featureStage(t, report.broken);
       const bad = t.badLogLines();
       if (bad.length) report.broken.push(`nginx error.log: ${bad.slice(0, 5).join(' | ')}`);
     } finally {

@@ -68,6 +68,33 @@ export const GATEWAY_FEATURES: GatewayFeatures = {
   on: ['API keys + per-key rate limit', 'routing', 'per-model queue', 'JSON access log', 'usage body filter + ledger', 'metrics'],
 };
 
+/**
+ * Gateway variants for the feature-cost stage (full profile): each switches features of
+ * GATEWAY_FEATURES off, measured in the same run as plain nginx and the all-on gateway.
+ */
+export interface GatewayVariant {
+  id: string;
+  label: string;
+  auth: boolean;
+  queue: boolean;
+  /** JSON access log, usage body filter, log-phase ledger and metrics (LOGS_OFF switches them off). */
+  logs: boolean;
+}
+
+export const FEATURE_VARIANTS: GatewayVariant[] = [
+  { id: 'all', label: 'every feature on', auth: true, queue: true, logs: true },
+  { id: 'no-auth', label: 'API keys off', auth: false, queue: true, logs: true },
+  { id: 'no-queue', label: 'queue off (no max_inflight)', auth: true, queue: false, logs: true },
+  { id: 'no-logs', label: 'log, usage and metrics hooks off', auth: true, queue: true, logs: false },
+  { id: 'routing-only', label: 'routing only (all of the above off)', auth: false, queue: false, logs: false },
+];
+
+/** Edits that switch the log-phase and body-filter hooks off (a variant's config only). */
+export const LOGS_OFF = {
+  conf: (c: string) => c.replace(/^\s*access_log [^\n]*gw_null[^\n]*\n/m, '').replace(/access_log [^;\n]*gw_json;/, 'access_log off;'),
+  includes: { 'gateway-server.conf': (c: string) => c.replace(/^\s*js_body_filter gw\.usage[^\n]*\n/gm, '') },
+};
+
 export type PayloadId = 'chat' | 'chat-stream' | 'embeddings' | 'ocr-250k' | 'ocr-2m';
 
 export interface Payload {
@@ -115,6 +142,8 @@ export interface Profile {
   rounds: number;
   cells: Cell[];
   overload: { duration: number };
+  /** Cells of the feature-cost stage (FEATURE_VARIANTS); empty: skipped. */
+  features: Cell[];
   extract: ExtractProfile;
   real: { duration: number; connections: number[] };
 }
@@ -138,6 +167,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
       { payload: 'ocr-2m', connections: [1, 2, 4] },
     ],
     overload: { duration: 10 },
+    features: [{ payload: 'chat', connections: [16] }, { payload: 'ocr-2m', connections: [2] }],
     extract: { rounds: 5, e2eRounds: 3, e2eDuration: 2 },
     real: { duration: 30, connections: [1, 4, 8] },
   },
@@ -151,6 +181,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
       { payload: 'ocr-2m', connections: [2] },
     ],
     overload: { duration: 4 },
+    features: [],
     extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
     real: { duration: 10, connections: [4] },
   },

@@ -15,7 +15,7 @@ import { NginxHandle, startNginx } from '../test/support/nginx';
 import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../test/support/stack';
 import { MockFleet, startMockFleet } from './mocks';
 import { childPids } from './procstat';
-import { BACKENDS, GATEWAY_FEATURES, MODELS, TargetId } from './scenarios';
+import { BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, LOGS_OFF, MODELS, TargetId } from './scenarios';
 
 export interface Targets {
   fleet: MockFleet;
@@ -47,6 +47,41 @@ function renderPlain(prefix: string, workers: number, mocks: Record<string, numb
     .replace(/__WORKERS__/g, String(workers));
 }
 
+/**
+ * A gateway on the shared mocks: nginx.conf.example with GATEWAY_FEATURES, minus what `variant`
+ * switches off. Returns the stack and the headers its requests need (the API key).
+ */
+export async function startGateway(fleet: MockFleet, o: { workers: number; variant: GatewayVariant }): Promise<{ stack: Stack; headers: Record<string, string> }> {
+  const v = o.variant;
+  const models: Record<string, ModelSpec> = {};
+  for (const [name, m] of Object.entries(MODELS)) models[name] = v.queue ? { ...m, ...GATEWAY_FEATURES.models[name] } : { ...m };
+  const upstreams: StackOptions['upstreams'] = {};
+  for (const [up, port] of Object.entries(fleet.ports)) upstreams[up] = { servers: [`127.0.0.1:${port}`] };
+  const extra: Partial<StackOptions> = v.logs ? {} : { includePatches: LOGS_OFF.includes, render: { patch: LOGS_OFF.conf } };
+  const stack = await startStack({
+    ...GATEWAY_FEATURES.stack, ...extra, auth: v.auth && GATEWAY_FEATURES.stack.auth === true, backends: {}, upstreams, models, workers: o.workers,
+  } as StackOptions);
+  const headers: Record<string, string> = { ...GATEWAY_FEATURES.headers };
+  try {
+    if (!v.logs && !/access_log off;/.test(readFileSync(stack.nginx.confPath, 'utf8'))) {
+      throw new Error('variant ' + v.id + ': LOGS_OFF did not switch the access log off (nginx.conf.example changed?)');
+    }
+    if (v.auth && GATEWAY_FEATURES.key) {
+      const res = await fetch(`${stack.adminUrl}/admin/keys`, {
+        method: 'POST', body: JSON.stringify(GATEWAY_FEATURES.key),
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      });
+      const out = (await res.json()) as { key?: string };
+      if (res.status !== 201 || !out.key) throw new Error(`creating the bench API key: ${res.status} ${JSON.stringify(out).slice(0, 300)}`);
+      headers.authorization = `Bearer ${out.key}`;
+    }
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
+  return { stack, headers };
+}
+
 export async function startTargets(rt: NginxRuntime, opts: { workers: number }): Promise<Targets> {
   const cleanups: (() => Promise<void>)[] = [];
   const undo = async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); };
@@ -65,22 +100,10 @@ export async function startTargets(rt: NginxRuntime, opts: { workers: number }):
     cleanups.push(() => plain.stop());
 
     // The gateway: the documented config, every feature in GATEWAY_FEATURES on.
-    const models: Record<string, ModelSpec> = {};
-    for (const [name, m] of Object.entries(MODELS)) models[name] = { ...m, ...GATEWAY_FEATURES.models[name] };
-    const upstreams: StackOptions['upstreams'] = {};
-    for (const [up, port] of Object.entries(fleet.ports)) upstreams[up] = { servers: [`127.0.0.1:${port}`] };
-    const gateway = await startStack({ ...GATEWAY_FEATURES.stack, backends: {}, upstreams, models, workers: opts.workers } as StackOptions);
-    cleanups.push(() => gateway.stop());
-    const gwHeaders: Record<string, string> = { ...GATEWAY_FEATURES.headers };
-    if (GATEWAY_FEATURES.key) {
-      const res = await fetch(`${gateway.adminUrl}/admin/keys`, {
-        method: 'POST', body: JSON.stringify(GATEWAY_FEATURES.key),
-        headers: { authorization: `Bearer ${gateway.adminToken}`, 'content-type': 'application/json' },
-      });
-      const out = (await res.json()) as { key?: string };
-      if (res.status !== 201 || !out.key) throw new Error(`creating the bench API key: ${res.status} ${JSON.stringify(out).slice(0, 300)}`);
-      gwHeaders.authorization = `Bearer ${out.key}`;
-    }
+    const gw = await startGateway(fleet, { workers: opts.workers, variant: FEATURE_VARIANTS[0] });
+    cleanups.push(() => gw.stack.stop());
+    const gateway = gw.stack;
+    const gwHeaders = gw.headers;
 
     const t: Targets = {
       fleet, plain, gateway, workers: opts.workers,
