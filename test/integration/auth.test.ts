@@ -118,6 +118,7 @@ describe('API keys on the client path', () => {
     // The model test above already spent one of the three.
     expect(statuses.filter((s) => s === 200).length).toBe(2);
     expect(statuses.at(-1)).toBe(429);
+    expect(last!.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
     const retry = Number(last!.headers.get('retry-after'));
     expect(retry).toBeGreaterThanOrEqual(1);
     expect(retry).toBeLessThanOrEqual(60);
