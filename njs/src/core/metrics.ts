@@ -4,7 +4,7 @@
  * applies the returned increments to the `gw_metrics` number zone with atomic `incr`.
  * README#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
-import { bucketIndex, bucketKey, counterKey, Family, LATENCY_BUCKETS, labelText, sumKey } from './promText';
+import { bucketIndex, bucketKey, counterKey, escapeLabel, Family, LATENCY_BUCKETS, sumKey } from './promText';
 
 export const FAMILIES: Family[] = [
   { name: 'gw_build_info', type: 'gauge', help: 'Gateway, nginx and njs versions; always 1.' },
@@ -60,6 +60,11 @@ export type Increment = [string, number];
  */
 export function sumTimes(v: string): number {
   if (v === '' || v === '-') return NaN;
+  // The usual case, one try: no split (njs 0.8 runs split+trim ~20x slower than Number()).
+  if (v.indexOf(',') < 0 && v.indexOf(':') < 0) {
+    const one = Number(v);
+    return one === one ? one : NaN;
+  }
   const parts = v.split(/[,:]/);
   let sum = 0;
   let any = false;
@@ -75,8 +80,8 @@ export function sumTimes(v: string): number {
 }
 
 export function statusClass(status: string): string {
-  const n = Number(status);
-  return n >= 100 && n < 600 ? Math.floor(n / 100) + 'xx' : 'other';
+  const c = status.length === 3 ? status.charAt(0) : '';
+  return c >= '1' && c <= '5' ? c + 'xx' : 'other';
 }
 
 function observe(out: Increment[], family: string, labels: string, seconds: number): void {
@@ -100,8 +105,9 @@ function nonNegative(v: string): number {
 export function requestIncrements(f: RequestFacts): Increment[] {
   const out: Increment[] = [];
   if (f.model === '' && f.errorCode === '') return out;
-  const m = labelText(['model'], [f.model]);
-  out.push([counterKey('gw_requests_total', labelText(['model', 'status_class', 'key_id'], [f.model, statusClass(f.status), f.keyId])), 1]);
+  // Label texts built by hand: this runs in every request's log phase (see escapeLabel).
+  const m = 'model="' + escapeLabel(f.model) + '"';
+  out.push([counterKey('gw_requests_total', m + ',status_class="' + statusClass(f.status) + '",key_id="' + escapeLabel(f.keyId) + '"'), 1]);
   observe(out, 'gw_request_duration_seconds', m, nonNegative(f.requestTime));
   if (f.model === '') return out;
   const upstream = sumTimes(f.upstreamResponseTime);
@@ -114,7 +120,7 @@ export function requestIncrements(f: RequestFacts): Increment[] {
   if (queued > 0 || upstream >= 0) observe(out, 'gw_queue_wait_seconds', m, (queued >= 0 ? queued : 0) / 1000);
   const pt = nonNegative(f.promptTokens);
   const ct = nonNegative(f.completionTokens);
-  if (pt > 0) out.push([counterKey('gw_tokens_total', labelText(['model', 'type'], [f.model, 'prompt'])), pt]);
-  if (ct > 0) out.push([counterKey('gw_tokens_total', labelText(['model', 'type'], [f.model, 'completion'])), ct]);
+  if (pt > 0) out.push([counterKey('gw_tokens_total', m + ',type="prompt"'), pt]);
+  if (ct > 0) out.push([counterKey('gw_tokens_total', m + ',type="completion"'), ct]);
   return out;
 }

@@ -17,10 +17,14 @@ function v(r: Vars, name: string): string {
 export function recordRequestMetrics(r: Vars): void {
   const d = metricsDict();
   if (d === undefined) return;
+  const model = v(r, 'gw_model');
+  const errorCode = v(r, 'gw_error_code');
+  // Not an API request (core/metrics.ts): skip the other variable reads (health checks, scrapes).
+  if (model === '' && errorCode === '') return;
   const dropped = applyIncrements(d, requestIncrements({
-    model: v(r, 'gw_model'),
+    model: model,
     keyId: v(r, 'gw_key_id'),
-    errorCode: v(r, 'gw_error_code'),
+    errorCode: errorCode,
     status: v(r, 'status'),
     requestTime: v(r, 'request_time'),
     upstreamResponseTime: v(r, 'upstream_response_time'),
