@@ -282,6 +282,23 @@ describe('hostile input', () => {
   });
 });
 
+describe('discovery endpoints need a key too', () => {
+  it('GET /v1/models: 401 without a key, filtered to the key\'s models with one', async () => {
+    const none = await fetch(`${gw.url}/v1/models`);
+    expect(none.status).toBe(401);
+    expect((await errorOf(none)).code).toBe('missing_api_key');
+    expect((await fetch(`${gw.url}/v1/metadata`)).status).toBe(401);
+    expect((await fetch(`${gw.url}/v1/models/${CHAT}`)).status).toBe(401);
+    const all = await (await fetch(`${gw.url}/v1/models`, { headers: bearer(BOOT_KEY) })).json();
+    expect(all.data.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining([CHAT, EMBED]));
+    const k = await createKey({ models: [EMBED] });
+    const some = await (await fetch(`${gw.url}/v1/models`, { headers: bearer(k.key) })).json();
+    expect(some.data.map((m: { id: string }) => m.id)).toEqual([EMBED]);
+    expect((await fetch(`${gw.url}/v1/models/${CHAT}`, { headers: bearer(k.key) })).status).toBe(404);
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200); // liveness stays open
+  });
+});
+
 describe('no secret in any log', () => {
   it('greps every log nginx wrote in this suite', async () => {
     const logs = gw.nginx.errorLog() + gw.nginx.accessLog();
