@@ -20,7 +20,9 @@ export const NJS_UNSUPPORTED = ['class', 'destructuring', 'default-argument', 'a
 
 // Runtime built-ins the engine lacks; esbuild cannot lower these, tsconfig's `lib` catches most of
 // them at type-check, and this scan catches what slips through (e.g. an `any`-typed call).
-const FORBIDDEN_RUNTIME = [/\bnew (Map|Set|WeakMap|WeakRef|Proxy)\b/, /\bReflect\./, /\bObject\.(fromEntries|hasOwn)\b/,
+const FORBIDDEN_RUNTIME = [
+  // njs 0.8: "SyntaxError: await in arguments not supported" at nginx start; await into a variable first.
+  /[\w)\]]\s*\(\s*await\b|,\s*await\b/,/\bnew (Map|Set|WeakMap|WeakRef|Proxy)\b/, /\bReflect\./, /\bObject\.(fromEntries|hasOwn)\b/,
   /\bstructuredClone\(/, /\bqueueMicrotask\(/, /\.(flatMap|findLast)\(/, /\bIntl\./];
 
 const outdir = join(root, 'dist');
@@ -41,7 +43,7 @@ const result = await esbuild.build({
 const js = result.outputFiles[0].text;
 const bad = FORBIDDEN_RUNTIME.filter((re) => re.test(js));
 if (bad.length) {
-  console.error(`njs/build: the bundle uses built-ins njs 0.8 lacks: ${bad.join(', ')}. Use Object.create(null) maps and indexed loops.`);
+  console.error(`njs/build: the bundle uses what njs 0.8 lacks: ${bad.join(', ')}. Use Object.create(null) maps, indexed loops, and await into a variable before a call.`);
   process.exit(1);
 }
 const { writeFileSync } = await import('node:fs');
