@@ -11,7 +11,7 @@
  * Runs as part of bench/run.ts, or alone: `npx tsx bench/extract.ts [--profile ci]`.
  */
 import * as esbuild from 'esbuild';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,6 +75,7 @@ async function buildModule(outfile: string): Promise<void> {
 
 export async function runExtract(p: ExtractProfile, rt: NginxRuntime, log: (m: string) => void): Promise<ExtractResult> {
   const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-extract-'));
+  chmodSync(prefix, 0o755); // workers run as `nobody` when the master is root
   const broken: string[] = [];
   try {
     await buildModule(join(prefix, 'extract.js'));

@@ -5,7 +5,7 @@
  *   gateway  nginx/nginx.conf.example with the njs bundle (test/support/stack.ts startStack), with
  *            the features in scenarios.ts GATEWAY_FEATURES
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../test/support/clients';
@@ -94,6 +94,7 @@ export async function startTargets(rt: NginxRuntime, opts: { workers: number }):
     const plainPorts: Record<string, number> = {};
     for (const up of Object.keys(fleet.ports)) plainPorts[up] = await freePort();
     const plainPrefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-'));
+    chmodSync(plainPrefix, 0o755); // workers run as `nobody` when the master is root
     cleanups.push(async () => rmSync(plainPrefix, { recursive: true, force: true }));
     const first = Object.values(plainPorts)[0];
     const plain = await startNginx(rt, { prefix: plainPrefix, conf: renderPlain(plainPrefix, opts.workers, fleet.ports, plainPorts), host: '127.0.0.1', port: first });
