@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scanModel } from '../../njs/src/core/modelScan';
+import { findModel, PARSE_WHOLE_MAX, scanModel } from '../../njs/src/core/modelScan';
 import { ocrBody } from '../support/clients';
 
 function scan(s: string | Buffer) {
@@ -74,8 +74,22 @@ describe('scanModel', () => {
   for (const [name, body, error] of bad) {
     it(`rejects: ${name} → ${error}`, () => {
       expect(scan(body)).toMatchObject({ ok: false, error });
+      // The small-body JSON.parse path gives the same answer.
+      expect(findModel(Buffer.from(body))).toMatchObject({ ok: false, error });
     });
   }
+
+  it('findModel agrees with the scanner on both sides of the size threshold', () => {
+    for (const [, body, model] of ok) expect(findModel(Buffer.from(body))).toMatchObject({ ok: true, model });
+    const big = JSON.stringify({ pad: 'x'.repeat(PARSE_WHOLE_MAX), stream: true, model: 'm' });
+    expect(findModel(Buffer.from(big))).toMatchObject({ ok: true, model: 'm', stream: true, start: big.indexOf('"m"') });
+    expect(findModel(Buffer.from('{"model":"m","stream":true}'))).toMatchObject({ ok: true, model: 'm', stream: true, start: -1 });
+  });
+
+  it('refuses a model value over 1 KB without walking it', () => {
+    const body = JSON.stringify({ model: 'm'.repeat(5000), pad: 'x'.repeat(PARSE_WHOLE_MAX) });
+    expect(scan(body)).toMatchObject({ ok: false, error: 'invalid_model' });
+  });
 
   it('agrees with JSON.parse on a 20 MB OCR body with the model last', () => {
     const body = Buffer.from(ocrBody('nanonets/Nanonets-OCR2-3B', 15_000_000, { modelLast: true }));
@@ -101,6 +115,7 @@ describe('scanModel', () => {
       if (rnd() > 0.2) obj.model = rnd() > 0.2 ? `m${n}` : value(0);
       const text = JSON.stringify(obj, null, n % 3);
       const r = scan(text);
+      expect(findModel(Buffer.from(text)).ok).toBe(r.ok);
       const m = JSON.parse(text).model;
       if (typeof m === 'string' && m.length > 0) expect(r).toMatchObject({ ok: true, model: m });
       else expect(r.ok).toBe(false);

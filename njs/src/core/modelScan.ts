@@ -14,6 +14,8 @@ import { Bytes, ScanResult, scanFail } from './bytes';
 
 const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93;
 const COMMA = 44, COLON = 58;
+/** Longest model value accepted, in bytes: names are short, and a huge one must not cost a walk. */
+const MODEL_MAX = 1024;
 const LITERAL = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$/;
 
 function isWs(c: number): boolean {
@@ -38,10 +40,18 @@ function stringEnd(b: Bytes, i: number): number {
   }
 }
 
-/** Decodes the JSON string literal at [i, q] (q = closing quote); null if its escapes are invalid. */
+/** Whether the string literal at [i, q] holds a backslash; a bounded loop, never past q. */
+function hasEscape(b: Bytes, i: number, q: number): boolean {
+  for (let k = i + 1; k < q; k++) if (b[k] === BACKSLASH) return true;
+  return false;
+}
+
+/**
+ * Decodes the JSON string literal at [i, q] (q = closing quote); null if its escapes are invalid.
+ * Only called on short strings (keys that may spell "model", the model value).
+ */
 function decodeString(b: Bytes, i: number, q: number): string | null {
-  const bs = b.indexOf(BACKSLASH, i + 1);
-  if (bs < 0 || bs > q) return b.toString('utf8', i + 1, q);
+  if (!hasEscape(b, i, q)) return b.toString('utf8', i + 1, q);
   try {
     return JSON.parse(b.toString('utf8', i, q + 1)) as string;
   } catch (e) {
@@ -109,9 +119,10 @@ export function scanModel(b: Bytes): ScanResult {
     if (b[i] !== QUOTE) return scanFail('invalid_json', 'Expected a property name at byte ' + i + '.');
     const kq = stringEnd(b, i);
     if (kq < 0) return scanFail('invalid_json', 'Unterminated string at byte ' + i + '.');
+    // "model" spelled with escapes is at most 30 bytes (\u006d...); longer keys cannot be it.
     const isModel = kq - i === 6
       ? b.toString('utf8', i + 1, kq) === 'model'
-      : b.indexOf(BACKSLASH, i + 1) > -1 && b.indexOf(BACKSLASH, i + 1) < kq && decodeString(b, i, kq) === 'model';
+      : kq - i <= 31 && hasEscape(b, i, kq) && decodeString(b, i, kq) === 'model';
     const isStream = kq - i === 7 && b.toString('utf8', i + 1, kq) === 'stream';
     i = skipWs(b, kq + 1);
     if (b[i] !== COLON) return scanFail('invalid_json', 'Expected ":" at byte ' + i + '.');
@@ -124,6 +135,7 @@ export function scanModel(b: Bytes): ScanResult {
       if (b[vstart] !== QUOTE) {
         found = scanFail('invalid_model', 'The "model" parameter must be a string.');
       } else {
+        if (vend - vstart > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
         const m = decodeString(b, vstart, vend - 1);
         if (m === null) return scanFail('invalid_json', 'Malformed string escape in "model".');
         found = m.length === 0
@@ -148,4 +160,34 @@ export function scanModel(b: Bytes): ScanResult {
   if (found === null) return scanFail('missing_model', 'You must provide a model parameter.');
   if (found.ok) found.stream = stream;
   return found;
+}
+
+/**
+ * Bodies up to this size are parsed whole: there the native JSON.parse is faster than the scanner
+ * (inside njs 0.8.9: 2 us vs 15 us at 1 KB) and validates strictly; above it the scanner wins
+ * (20 MB: ~75 ms and 2x the body in memory vs one pass and no copy).
+ */
+export const PARSE_WHOLE_MAX = 8192;
+
+/**
+ * The model of a JSON body, by whichever of JSON.parse or the scanner is cheaper for its size.
+ * From the JSON.parse path start/end are -1: call scanModel when the value's offsets are needed.
+ */
+export function findModel(b: Bytes): ScanResult {
+  if (b.length === 0 || b.length > PARSE_WHOLE_MAX) return scanModel(b);
+  let text = b.toString('utf8', 0, b.length);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + String((e as Error).message) + '.');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
+  const o = v as { model?: unknown; stream?: unknown };
+  if (!Object.prototype.hasOwnProperty.call(o, 'model')) return scanFail('missing_model', 'You must provide a model parameter.');
+  if (typeof o.model !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
+  if (o.model.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');
+  if (o.model.length > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
+  return { ok: true, model: o.model, start: -1, end: -1, stream: o.stream === true };
 }

@@ -75,6 +75,12 @@ export function arrive(d: QueueDict, m: string, t: Tier, lim: ModelLimits): Arri
   return { kind: 'queued', ticket: d.incr('issued:' + m + ':' + t, 1) };
 }
 
+/** How many waiters of its tier are ahead of this ticket (0: its turn). */
+export function ahead(d: QueueDict, m: string, t: Tier, ticket: number): number {
+  const a = ticket - n(d, 'started:' + m + ':' + t) - 1;
+  return a > 0 ? a : 0;
+}
+
 /** Whether the waiter may try for a slot now (its turn in its tier, and priority allows). */
 export function mayTry(d: QueueDict, m: string, t: Tier, ticket: number, waitedMs: number, agingMs: number, nowMs: number): boolean {
   if (ticket > n(d, 'started:' + m + ':' + t) + 1) return false;

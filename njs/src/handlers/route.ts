@@ -18,7 +18,7 @@
 import { routes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError } from '../core/errors';
-import { scanModel } from '../core/modelScan';
+import { findModel, scanModel } from '../core/modelScan';
 import { multipartBoundary, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
 import { resolveModel } from '../core/routes';
@@ -65,7 +65,7 @@ export function route(r: NginxHTTPRequest): void {
       return;
     }
     const boundary = multipartBoundary(r.headersIn['Content-Type']);
-    const scan = boundary !== null ? scanMultipartModel(body.buf, boundary) : scanModel(body.buf);
+    const scan = boundary !== null ? scanMultipartModel(body.buf, boundary) : findModel(body.buf);
     if (!scan.ok) {
       replyError(r, gwError(scan.error, scan.detail));
       return;
@@ -91,7 +91,9 @@ export function route(r: NginxHTTPRequest): void {
       // The backend serves the canonical name only; splice it over the alias. This copies the body
       // once, so aliases cost memory on huge bodies (README#configuration).
       const name = boundary !== null ? res.model : JSON.stringify(res.model);
-      setVar(r, 'gw_body', body.buf.toString('utf8', 0, scan.start) + name + body.buf.toString('utf8', scan.end, body.buf.length));
+      const at = scan.start >= 0 ? scan : scanModel(body.buf); // small bodies were parsed, not scanned
+      if (!at.ok) throw new Error('scanner disagrees with JSON.parse on a body it accepted');
+      setVar(r, 'gw_body', body.buf.toString('utf8', 0, at.start) + name + body.buf.toString('utf8', at.end, body.buf.length));
       target = '@gw_upstream_rewrite';
     }
     const mr = res.route;
