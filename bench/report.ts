@@ -1,3 +1,4 @@
+import type { PoliteResult } from './politeLoad';
 /**
  * The bench's outputs from one run's results: markdown tables, an SVG chart of latency vs load per
  * target, the comparison rows (gateway/plain ratios) and the regression check against a baseline.
@@ -40,6 +41,8 @@ export interface OverloadResult {
   backend: { maxConcurrency: number; latencyMs: number };
   gatewayLimits: { max_inflight?: number; max_queue?: number };
   byTarget: Partial<Record<'plain' | 'gateway', Measured>>;
+  /** The same overload from clients that wait Retry-After on a 429 (bench/politeLoad.ts). */
+  polite?: Partial<Record<'plain' | 'gateway', PoliteResult>>;
 }
 
 export interface FeatureCostRow {
@@ -230,6 +233,19 @@ export function markdown(r: BenchReport): string {
       out.push(`| ${t} | ${f(x.okRps, 1)} | ${f(x.latency.p50, 0)} | ${f(x.latency.p99, 0)} | ${f(x.latency.max, 0)} | ${statusText(x)} | ${x.errors + x.timeouts} |`);
     }
     out.push('');
+    if (o.polite && (o.polite.plain || o.polite.gateway)) {
+      const c = (o.polite.plain ?? o.polite.gateway)!.clients;
+      out.push(`Clients that honor Retry-After (as the OpenAI SDKs do): ${c} closed-loop clients, each retrying a 429 after the Retry-After it was given; latency per request from its first attempt, retries included.`);
+      out.push('');
+      out.push('| target | completed/s (2xx) | p50 ms | p99 ms | max ms | attempts | 429s | other statuses | errors |');
+      out.push('|---|---:|---:|---:|---:|---:|---:|---|---:|');
+      for (const t of ['plain', 'gateway'] as const) {
+        const x = o.polite[t];
+        if (!x) continue;
+        out.push(`| ${t} | ${f(x.completedPerS, 1)} | ${f(x.latency.p50, 0)} | ${f(x.latency.p99, 0)} | ${f(x.latency.max, 0)} | ${x.attempts} | ${x.refused} | ${JSON.stringify(x.other)} | ${x.errors} |`);
+      }
+      out.push('');
+    }
   }
   if (r.features && (r.features.rows.length || r.features.skipped.length)) {
     out.push('## What each gateway feature costs');

@@ -24,6 +24,7 @@ import { sleep } from '../test/support/nginx';
 import { runExtract } from './extract';
 import { LoadResult, medianResult, runLoad } from './load';
 import { ocrPngBody } from './png';
+import { politeLoad } from './politeLoad';
 import {
   Baseline, BenchReport, CellResult, compare, FeatureCost, goals, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions, svgChart,
 } from './report';
@@ -230,12 +231,21 @@ async function overloadStage(t: Targets, broken: string[]): Promise<OverloadResu
     log(`overload → ${target}: ${r.okRps.toFixed(1)} completed/s, p50 ${r.latency.p50.toFixed(0)} ms, p99 ${r.latency.p99.toFixed(0)} ms, statuses ${JSON.stringify(r.statuses)}`);
   }
   await drain(t, OVERLOAD.upstream);
+  const polite: OverloadResult['polite'] = {};
+  for (const target of ['plain', 'gateway'] as const) {
+    const p = await politeLoad({ url: `${t.baseUrl(target, OVERLOAD.upstream)}/v1/chat/completions`, body, headers: t.headers(target),
+      clients: OVERLOAD.politeClients, durationS: profile.overload.duration });
+    if (p.errors || Object.keys(p.other).length || p.completed === 0) broken.push(`overload (polite) → ${target}: ${p.errors} errors, statuses ${JSON.stringify(p.other)}`);
+    polite[target] = p;
+    log(`overload, polite clients → ${target}: ${p.completedPerS.toFixed(1)} completed/s, p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, ${p.refused} × 429`);
+    await drain(t, OVERLOAD.upstream);
+  }
   const limits = GATEWAY_FEATURES.models[OVERLOAD.model] ?? {};
   const be = BACKENDS[OVERLOAD.upstream];
   return {
     capacityRps: OVERLOAD.capacity, offeredRps: offered, connections: OVERLOAD.connections, durationS: profile.overload.duration,
     backend: { maxConcurrency: be.maxConcurrency ?? 0, latencyMs: be.latencyMs ?? 0 },
-    gatewayLimits: { max_inflight: limits.max_inflight, max_queue: limits.max_queue }, byTarget,
+    gatewayLimits: { max_inflight: limits.max_inflight, max_queue: limits.max_queue }, byTarget, polite,
   };
 }
 

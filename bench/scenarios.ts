@@ -202,6 +202,8 @@ export const OVERLOAD = {
   imageKb: 250,
   /** Statuses the gateway may answer under overload besides 200 (queue full / timed out). */
   allowedStatuses: [429, 503],
+  /** Closed-loop clients that honor Retry-After like the OpenAI SDKs: 4x the backend's 4 slots. */
+  politeClients: 16,
 };
 
 /** Model-extraction micro-benchmark (issue 2): bodies, iterations per request, load per body. */
