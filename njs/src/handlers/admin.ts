@@ -11,8 +11,7 @@
  */
 import { applyUpdate, KeyRecord, newRecord, publicView, validateKeyInput } from '../core/keys';
 import { gwError } from '../core/errors';
-import { checkAdmin } from '../ngx/adminAuth';
-import { guard } from '../ngx/guard';
+import { adminHandler } from '../ngx/adminAuth';
 import { ensureLoaded, findById, list, nowSec, persist, put, randomToken, remove, sha256hex } from '../ngx/keyStore';
 import { replyError, replyJson } from '../ngx/reply';
 
@@ -40,94 +39,26 @@ function saved(r: NginxHTTPRequest, status: number, body: { [k: string]: unknown
   replyJson(r, status, JSON.stringify(body));
 }
 
-export function admin(r: NginxHTTPRequest): void {
-  guard(r, 'admin', function () {
-    const denied = checkAdmin(r);
-    if (denied !== null) {
-      replyError(r, denied);
-      return;
-    }
-    const problems = ensureLoaded();
-    for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
-    const m = /^\/admin\/keys(?:\/([A-Za-z0-9_.-]{1,64})(\/rotate)?)?\/?$/.exec(r.uri);
-    if (!m) {
-      replyError(r, gwError('not_found', 'Unknown admin endpoint. See README#api-keys.'));
-      return;
-    }
-    const id = m[1];
-    const rotate = m[2] !== undefined;
-    const method = r.method;
+export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void {
+  const problems = ensureLoaded();
+  for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
+  const m = /^\/admin\/keys(?:\/([A-Za-z0-9_.-]{1,64})(\/rotate)?)?\/?$/.exec(r.uri);
+  if (!m) {
+    replyError(r, gwError('not_found', 'Unknown admin endpoint. See README#api-keys.'));
+    return;
+  }
+  const id = m[1];
+  const rotate = m[2] !== undefined;
+  const method = r.method;
 
-    if (id === undefined) {
-      if (method === 'GET') {
-        replyJson(r, 200, JSON.stringify({ object: 'list', data: list().map(publicView) }));
-        return;
-      }
-      if (method !== 'POST') {
-        r.headersOut['Allow'] = 'GET, POST';
-        replyError(r, gwError('method_not_allowed'));
-        return;
-      }
-      const body = parseBody(r);
-      if (!body.ok) {
-        replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
-        return;
-      }
-      const v = validateKeyInput(body.value, false, nowSec());
-      if (!v.ok) {
-        replyError(r, gwError('invalid_request', v.message));
-        return;
-      }
-      const kid = typeof v.value.id === 'string' ? v.value.id : 'key_' + randomToken(9).replace(/[-_]/g, 'x');
-      if (findById(kid) !== null) {
-        replyError(r, gwError('invalid_request', 'A key with id "' + kid + '" already exists.'));
-        return;
-      }
-      const secret = newSecret();
-      const rec = newRecord(v.value, kid, sha256hex(secret), nowSec(), 'admin');
-      put(rec);
-      const out = publicView(rec);
-      out.key = secret;
-      saved(r, 201, out);
+  if (id === undefined) {
+    if (method === 'GET') {
+      replyJson(r, 200, JSON.stringify({ object: 'list', data: list().map(publicView) }));
       return;
     }
-
-    const rec: KeyRecord | null = findById(id);
-    if (rec === null) {
-      replyError(r, gwError('key_not_found'));
-      return;
-    }
-    if (rotate) {
-      if (method !== 'POST') {
-        r.headersOut['Allow'] = 'POST';
-        replyError(r, gwError('method_not_allowed'));
-        return;
-      }
-    } else if (method === 'GET') {
-      replyJson(r, 200, JSON.stringify(publicView(rec)));
-      return;
-    } else if (method !== 'PATCH' && method !== 'DELETE') {
-      r.headersOut['Allow'] = 'GET, PATCH, DELETE';
+    if (method !== 'POST') {
+      r.headersOut['Allow'] = 'GET, POST';
       replyError(r, gwError('method_not_allowed'));
-      return;
-    }
-    if (rec.source !== 'admin') {
-      replyError(r, gwError('key_read_only'));
-      return;
-    }
-    if (rotate) {
-      const secret = newSecret();
-      const next = applyUpdate(rec, {});
-      next.hash = sha256hex(secret);
-      put(next);
-      const out = publicView(next);
-      out.key = secret;
-      saved(r, 200, out);
-      return;
-    }
-    if (method === 'DELETE') {
-      remove(rec);
-      saved(r, 200, { id: rec.id, object: 'api_key', deleted: true });
       return;
     }
     const body = parseBody(r);
@@ -135,13 +66,74 @@ export function admin(r: NginxHTTPRequest): void {
       replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
       return;
     }
-    const v = validateKeyInput(body.value, true, nowSec());
+    const v = validateKeyInput(body.value, false, nowSec());
     if (!v.ok) {
       replyError(r, gwError('invalid_request', v.message));
       return;
     }
-    const next = applyUpdate(rec, v.value);
+    const kid = typeof v.value.id === 'string' ? v.value.id : 'key_' + randomToken(9).replace(/[-_]/g, 'x');
+    if (findById(kid) !== null) {
+      replyError(r, gwError('invalid_request', 'A key with id "' + kid + '" already exists.'));
+      return;
+    }
+    const secret = newSecret();
+    const rec = newRecord(v.value, kid, sha256hex(secret), nowSec(), 'admin');
+    put(rec);
+    const out = publicView(rec);
+    out.key = secret;
+    saved(r, 201, out);
+    return;
+  }
+
+  const rec: KeyRecord | null = findById(id);
+  if (rec === null) {
+    replyError(r, gwError('key_not_found'));
+    return;
+  }
+  if (rotate) {
+    if (method !== 'POST') {
+      r.headersOut['Allow'] = 'POST';
+      replyError(r, gwError('method_not_allowed'));
+      return;
+    }
+  } else if (method === 'GET') {
+    replyJson(r, 200, JSON.stringify(publicView(rec)));
+    return;
+  } else if (method !== 'PATCH' && method !== 'DELETE') {
+    r.headersOut['Allow'] = 'GET, PATCH, DELETE';
+    replyError(r, gwError('method_not_allowed'));
+    return;
+  }
+  if (rec.source !== 'admin') {
+    replyError(r, gwError('key_read_only'));
+    return;
+  }
+  if (rotate) {
+    const secret = newSecret();
+    const next = applyUpdate(rec, {});
+    next.hash = sha256hex(secret);
     put(next);
-    saved(r, 200, publicView(next));
-  });
-}
+    const out = publicView(next);
+    out.key = secret;
+    saved(r, 200, out);
+    return;
+  }
+  if (method === 'DELETE') {
+    remove(rec);
+    saved(r, 200, { id: rec.id, object: 'api_key', deleted: true });
+    return;
+  }
+  const body = parseBody(r);
+  if (!body.ok) {
+    replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
+    return;
+  }
+  const v = validateKeyInput(body.value, true, nowSec());
+  if (!v.ok) {
+    replyError(r, gwError('invalid_request', v.message));
+    return;
+  }
+  const next = applyUpdate(rec, v.value);
+  put(next);
+  saved(r, 200, publicView(next));
+});

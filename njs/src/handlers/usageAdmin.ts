@@ -8,8 +8,7 @@
  */
 import { gwError } from '../core/errors';
 import { isDay, LedgerFilter } from '../core/usageLedger';
-import { checkAdmin } from '../ngx/adminAuth';
-import { guard } from '../ngx/guard';
+import { adminHandler } from '../ngx/adminAuth';
 import { replyError, replyJson } from '../ngx/reply';
 import { readUsage, resetUsage, USAGE_ZONE } from '../ngx/usageStore';
 
@@ -19,43 +18,36 @@ function arg(r: NginxHTTPRequest, name: string): string | undefined {
   return typeof v === 'string' ? v : String(v[0]);
 }
 
-export function usageAdmin(r: NginxHTTPRequest): void {
-  guard(r, 'usageAdmin', function () {
-    const denied = checkAdmin(r);
-    if (denied !== null) {
-      replyError(r, denied);
-      return;
-    }
-    const reset = r.uri === '/admin/usage/reset';
-    if (!reset && r.uri !== '/admin/usage') {
-      replyError(r, gwError('not_found', 'Unknown admin endpoint. See README#logs-and-usage.'));
-      return;
-    }
-    const want = reset ? 'POST' : 'GET';
-    if (r.method !== want) {
-      r.headersOut['Allow'] = want;
-      replyError(r, gwError('method_not_allowed', 'Use ' + want + ' for ' + r.uri + '.'));
-      return;
-    }
-    const day = arg(r, 'day');
-    if (day !== undefined && !isDay(day)) {
-      replyError(r, gwError('invalid_request', 'day must be a UTC date, YYYY-MM-DD.'));
-      return;
-    }
-    if (reset) {
-      const n = resetUsage(day);
-      if (n === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
-      replyJson(r, 200, JSON.stringify({ object: 'usage.reset', day: day !== undefined ? day : null, deleted: n }));
-      return;
-    }
-    const f: LedgerFilter = {};
-    if (day !== undefined) f.day = day;
-    const key = arg(r, 'key_id');
-    if (key !== undefined) f.key_id = key;
-    const model = arg(r, 'model');
-    if (model !== undefined) f.model = model;
-    const u = readUsage(f);
-    if (u === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
-    replyJson(r, 200, JSON.stringify({ object: 'usage', data: u.rows, zone: { name: USAGE_ZONE, capacity: u.capacity, free: u.free } }));
-  });
-}
+export const usageAdmin = adminHandler('usageAdmin', function (r: NginxHTTPRequest): void {
+  const reset = r.uri === '/admin/usage/reset';
+  if (!reset && r.uri !== '/admin/usage') {
+    replyError(r, gwError('not_found', 'Unknown admin endpoint. See README#logs-and-usage.'));
+    return;
+  }
+  const want = reset ? 'POST' : 'GET';
+  if (r.method !== want) {
+    r.headersOut['Allow'] = want;
+    replyError(r, gwError('method_not_allowed', 'Use ' + want + ' for ' + r.uri + '.'));
+    return;
+  }
+  const day = arg(r, 'day');
+  if (day !== undefined && !isDay(day)) {
+    replyError(r, gwError('invalid_request', 'day must be a UTC date, YYYY-MM-DD.'));
+    return;
+  }
+  if (reset) {
+    const n = resetUsage(day);
+    if (n === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
+    replyJson(r, 200, JSON.stringify({ object: 'usage.reset', day: day !== undefined ? day : null, deleted: n }));
+    return;
+  }
+  const f: LedgerFilter = {};
+  if (day !== undefined) f.day = day;
+  const key = arg(r, 'key_id');
+  if (key !== undefined) f.key_id = key;
+  const model = arg(r, 'model');
+  if (model !== undefined) f.model = model;
+  const u = readUsage(f);
+  if (u === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
+  replyJson(r, 200, JSON.stringify({ object: 'usage', data: u.rows, zone: { name: USAGE_ZONE, capacity: u.capacity, free: u.free } }));
+});

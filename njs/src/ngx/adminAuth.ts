@@ -5,7 +5,9 @@
  */
 import fs from 'fs';
 import { gwError, GwError } from '../core/errors';
+import { guard } from './guard';
 import { sha256hex } from './keyStore';
+import { replyError } from './reply';
 
 function adminToken(): string {
   const direct = process.env.GW_ADMIN_TOKEN;
@@ -37,4 +39,21 @@ export function checkAdmin(r: Pick<NginxHTTPRequest, 'headersIn'>): GwError | nu
   const m = typeof h === 'string' ? /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(h) : null;
   if (!m || !sameSecret(m[1], token)) return gwError('invalid_admin_token');
   return null;
+}
+
+/**
+ * Wraps an admin handler: the admin token is checked first (401/503 otherwise), then the body runs
+ * under guard() (anything it throws becomes a logged OpenAI-shaped 500).
+ */
+export function adminHandler(name: string, body: (r: NginxHTTPRequest) => void): (r: NginxHTTPRequest) => void {
+  return function (r: NginxHTTPRequest): void {
+    guard(r, name, function () {
+      const denied = checkAdmin(r);
+      if (denied !== null) {
+        replyError(r, denied);
+        return;
+      }
+      body(r);
+    });
+  };
 }
