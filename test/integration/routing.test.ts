@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, OCR, ocrBody, post, sha256 } from '../support/clients';
+import { CHAT, chatBody, EMBED, OCR, ocrBody, post, pseudoRandomBytes, sha256, WHISPER } from '../support/clients';
 import { useGateway } from '../support/useGateway';
 
 const gw = useGateway({
@@ -9,8 +9,18 @@ const gw = useGateway({
     [OCR]: { upstream: 'be_ocr', aliases: ['ocr'] },
     [CHAT]: { upstream: 'be_chat', aliases: ['chat-default'] },
     [EMBED]: { upstream: 'be_embed', capabilities: ['embeddings'] },
+    [WHISPER]: { upstream: 'be_chat', aliases: ['whisper'], capabilities: ['audio'] },
   },
 });
+
+function multipart(model: string, file: Buffer): Buffer {
+  const b = 'gwtestboundary42';
+  return Buffer.concat([
+    Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+    file,
+    Buffer.from(`\r\n--${b}\r\nContent-Disposition: form-data; name="model"\r\n\r\n${model}\r\n--${b}--\r\n`),
+  ]);
+}
 
 function client(): OpenAI {
   return new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -53,6 +63,23 @@ describe('routing by model', () => {
     expect(res.headers.get('x-mock-backend')).toBe('be_ocr');
     expect(res.headers.get('x-mock-model')).toBe(OCR);
     expect(res.headers.get('x-body-sha256')).toBe(sha256(chatBody(OCR)));
+  });
+
+  it('rewrites an alias inside a multipart body without touching the binary file', async () => {
+    const audio = pseudoRandomBytes(500_000, 11); // every byte value, invalid UTF-8 included
+    const res = await fetch(`${gw.url}/v1/audio/transcriptions`, { method: 'POST', body: multipart('whisper', audio) as BodyInit,
+      headers: { 'content-type': 'multipart/form-data; boundary=gwtestboundary42' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-mock-model')).toBe(WHISPER);
+    expect(res.headers.get('x-body-sha256')).toBe(sha256(multipart(WHISPER, audio)));
+  });
+
+  it('rewrites an alias in a large JSON body (scanner path) byte for byte', async () => {
+    const body = ocrBody('ocr', 400_000, { modelLast: true });
+    const res = await post(`${gw.url}/v1/chat/completions`, body);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-mock-model')).toBe(OCR);
+    expect(res.headers.get('x-body-sha256')).toBe(sha256(body.replace('"model":"ocr"', `"model":${JSON.stringify(OCR)}`)));
   });
 
   it('streams SSE chunk by chunk, not buffered to the end', async () => {

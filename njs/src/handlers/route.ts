@@ -2,7 +2,7 @@
  * gw.route: `js_content` in `location /v1/` (POST endpoints that carry a model).
  *
  * Reads the body (nginx has already read it into memory before js_content runs), finds the model
- * with the byte scanner (JSON) or the form-field scanner (multipart), resolves it in the routing
+ * (JSON.parse up to 8 KB, the byte scanner above; the form-field scanner for multipart), resolves it in the routing
  * table, and hands the request to nginx's proxy through an internal redirect:
  *   - @gw_upstream          the original body, unchanged (nginx re-sends it byte for byte)
  *   - @gw_upstream_rewrite  an alias was used: the body with "model" set to the canonical name
@@ -28,7 +28,7 @@ import { guard } from '../ngx/guard';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { admit } from '../ngx/slots';
-import { getVar, setVar } from '../ngx/vars';
+import { getVar, setVar, setVarBytes } from '../ngx/vars';
 
 /** Client-sent names are echoed in errors; cap what we reflect. */
 function shown(name: string): string {
@@ -90,10 +90,11 @@ export function route(r: NginxHTTPRequest): void {
     if (res.alias) {
       // The backend serves the canonical name only; splice it over the alias. This copies the body
       // once, so aliases cost memory on huge bodies (README#configuration).
+      // Spliced as bytes, so a multipart body's binary file survives untouched.
       const name = boundary !== null ? res.model : JSON.stringify(res.model);
       const at = scan.start >= 0 ? scan : scanModel(body.buf); // small bodies were parsed, not scanned
       if (!at.ok) throw new Error('scanner disagrees with JSON.parse on a body it accepted');
-      setVar(r, 'gw_body', body.buf.toString('utf8', 0, at.start) + name + body.buf.toString('utf8', at.end, body.buf.length));
+      setVarBytes(r, 'gw_body', Buffer.concat([body.buf.subarray(0, at.start), Buffer.from(name), body.buf.subarray(at.end)]));
       target = '@gw_upstream_rewrite';
     }
     const mr = res.route;
@@ -110,6 +111,10 @@ export function route(r: NginxHTTPRequest): void {
           return;
         }
         setVar(r, 'gw_queue_result', a.reason);
+        if (a.reason === 'error') {
+          replyError(r, gwError('internal_error'));
+          return;
+        }
         r.headersOut['Retry-After'] = String(a.retryAfterSec);
         replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
       });

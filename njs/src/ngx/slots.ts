@@ -34,7 +34,7 @@ export interface AdmitOptions {
   leaseId: string;
 }
 
-export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout'; retryAfterSec: number; waitedMs: number };
+export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout' | 'error'; retryAfterSec: number; waitedMs: number };
 
 function hold(o: AdmitOptions, d: QueueDict): void {
   const key = o.model + '\t' + o.leaseId;
@@ -62,7 +62,16 @@ export function admit(o: AdmitOptions, done: (res: AdmitResult) => void): void {
   const ticket = a.ticket;
   const t0 = Date.now();
   const aging = Math.max(1000, Math.floor(o.limits.queue_timeout_ms / 2));
+  // A timer callback runs outside the handler's guard(): an exception here must still answer.
   function attempt(): void {
+    try {
+      step();
+    } catch (e) {
+      ngx.log(ngx.ERR, 'gw: queue wait failed: ' + String(e));
+      done({ ok: false, reason: 'error', retryAfterSec: 1, waitedMs: Date.now() - t0 });
+    }
+  }
+  function step(): void {
     const now = Date.now();
     const waited = now - t0;
     const eligible = mayTry(d, o.model, o.tier, ticket, waited, aging, now);

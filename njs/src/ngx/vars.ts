@@ -30,6 +30,11 @@ export function setVar(r: VarRequest, name: GwVar, value: string): void {
   r.variables[name] = value;
 }
 
+/** Sets a js_var to bytes: njs keeps a Buffer's bytes as they are (binary bodies survive). */
+export function setVarBytes(r: VarRequest, name: GwVar, value: Buffer): void {
+  (r.variables as unknown as { [k: string]: Buffer })[name] = value;
+}
+
 export function getVar(r: VarRequest, name: GwVar): string {
   const v = r.variables[name];
   return v !== undefined ? v : '';
