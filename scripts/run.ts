@@ -53,7 +53,8 @@ if (!process.env.GW_KEYS_FILE) {
   writeFileSync(keysFile, JSON.stringify({ keys: [{ id: 'dev', label: 'npm start', models: '*', hash: `sha256:${createHash('sha256').update(devKey).digest('hex')}` }] }, null, 1));
 }
 const adminToken = process.env.GW_ADMIN_TOKEN || secretFile('admin-token', () => randomBytes(24).toString('base64url'));
-const adminListen = process.env.GW_ADMIN_LISTEN || listen.replace(/:(\d+)$/, (_, p) => `:${Number(p) + 1}`);
+// The admin API stays on loopback unless asked otherwise, even when the gateway listens on 0.0.0.0.
+const adminListen = process.env.GW_ADMIN_LISTEN || `127.0.0.1:${Number(portText) + 1}`;
 const conf = renderNginxConf({
   prefix, listen, adminListen, workers: Number(process.env.GW_WORKERS ?? 2), jsModule: rt.jsModule,
   patch: auth ? undefined : (c) => c.replace('set $gw_auth_mode on;', 'set $gw_auth_mode off;'),

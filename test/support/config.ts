@@ -13,7 +13,7 @@ export const distDir = join(projectRoot, 'dist');
 export interface RenderOptions {
   prefix: string;
   listen: string;
-  /** Admin API address:port (default 127.0.0.1:<listen port + 1>). */
+  /** Admin API address:port (default 127.0.0.1:<listen port + 1>, loopback whatever `listen` is). */
   adminListen?: string;
   workers?: number;
   jsModule: string | null;
@@ -34,7 +34,7 @@ export function renderNginxConf(o: RenderOptions): string {
     __JS_MODULE__: o.jsModule ? `load_module ${o.jsModule};` : '',
     __PREFIX__: o.prefix,
     __LISTEN__: o.listen,
-    __ADMIN_LISTEN__: o.adminListen ?? o.listen.replace(/:(\d+)$/, (_, p) => `:${Number(p) + 1}`),
+    __ADMIN_LISTEN__: o.adminListen ?? `127.0.0.1:${Number(/:(\d+)$/.exec(o.listen)?.[1] ?? 0) + 1}`,
     __WORKERS__: String(o.workers ?? 2),
     __NGINX__: o.includeDir ?? nginxDir,
     __DIST__: dist,
