@@ -108,6 +108,15 @@ export function gwError(code: ErrorCode, message?: string): GwError {
   };
 }
 
+/**
+ * 404 model_not_found naming the model the client asked for (cut to 200 characters: the client's
+ * string is echoed, nothing from the routing table is).
+ */
+export function modelNotFound(name: string): GwError {
+  const shown = name.length > 200 ? name.slice(0, 200) + '...' : name;
+  return gwError('model_not_found', 'The model `' + shown + '` does not exist or you do not have access to it. GET /v1/models lists the models you can use.');
+}
+
 /** Every code, for tests and docs. */
 export function errorCodes(): ErrorCode[] {
   return Object.keys(CATALOGUE) as ErrorCode[];

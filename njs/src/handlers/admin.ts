@@ -30,6 +30,21 @@ function parseBody(r: NginxHTTPRequest): { ok: true; value: unknown } | { ok: fa
   }
 }
 
+/** The validated key fields of the body (create, or update when partial), or null once a 400 was sent. */
+function keyInput(r: NginxHTTPRequest, partial: boolean): { [k: string]: unknown } | null {
+  const body = parseBody(r);
+  if (!body.ok) {
+    replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
+    return null;
+  }
+  const v = validateKeyInput(body.value, partial, nowSec());
+  if (!v.ok) {
+    replyError(r, gwError('invalid_request', v.message));
+    return null;
+  }
+  return v.value;
+}
+
 function newSecret(): string {
   return 'sk-gw-' + randomToken(24);
 }
@@ -61,23 +76,15 @@ export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void 
       replyError(r, gwError('method_not_allowed'));
       return;
     }
-    const body = parseBody(r);
-    if (!body.ok) {
-      replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
-      return;
-    }
-    const v = validateKeyInput(body.value, false, nowSec());
-    if (!v.ok) {
-      replyError(r, gwError('invalid_request', v.message));
-      return;
-    }
-    const kid = typeof v.value.id === 'string' ? v.value.id : 'key_' + randomToken(9).replace(/[-_]/g, 'x');
+    const input = keyInput(r, false);
+    if (input === null) return;
+    const kid = typeof input.id === 'string' ? input.id : 'key_' + randomToken(9).replace(/[-_]/g, 'x');
     if (findById(kid) !== null) {
       replyError(r, gwError('invalid_request', 'A key with id "' + kid + '" already exists.'));
       return;
     }
     const secret = newSecret();
-    const rec = newRecord(v.value, kid, sha256hex(secret), nowSec(), 'admin');
+    const rec = newRecord(input, kid, sha256hex(secret), nowSec(), 'admin');
     put(rec);
     const out = publicView(rec);
     out.key = secret;
@@ -123,17 +130,9 @@ export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void 
     saved(r, 200, { id: rec.id, object: 'api_key', deleted: true });
     return;
   }
-  const body = parseBody(r);
-  if (!body.ok) {
-    replyError(r, gwError('invalid_json', 'The body must be a JSON object.'));
-    return;
-  }
-  const v = validateKeyInput(body.value, true, nowSec());
-  if (!v.ok) {
-    replyError(r, gwError('invalid_request', v.message));
-    return;
-  }
-  const next = applyUpdate(rec, v.value);
+  const input = keyInput(r, true);
+  if (input === null) return;
+  const next = applyUpdate(rec, input);
   put(next);
   saved(r, 200, publicView(next));
 });

@@ -11,7 +11,7 @@
  * Returns: 200, 404 model_not_found, 405 method_not_allowed, 500 internal_error.
  */
 import { assembleModels, filterModels, listBody, MODELS_ON_DEMAND_MS } from '../core/discovery';
-import { gwError } from '../core/errors';
+import { gwError, modelNotFound } from '../core/errors';
 import { cachedList, discoveryDict, readListing, readListings, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
 import { replyError, replyJson } from '../ngx/reply';
@@ -19,10 +19,6 @@ import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
 
 const PREFIX = '/v1/models/';
-
-function shown(id: string): string {
-  return id.length > 200 ? id.slice(0, 200) + '...' : id;
-}
 
 /** Fetches the upstreams the refresher has not attempted lately, then rebuilds the cached list. */
 function refreshStale(d: NgxSharedDict<string>, now: number): Promise<void> {
@@ -66,7 +62,7 @@ async function serve(r: NginxHTTPRequest, d: NgxSharedDict<string>): Promise<voi
       return;
     }
   }
-  replyError(r, gwError('model_not_found', 'The model `' + shown(id) + '` does not exist or you do not have access to it.'));
+  replyError(r, modelNotFound(id));
 }
 
 export function models(r: NginxHTTPRequest): void {

@@ -17,7 +17,7 @@
  */
 import { routes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
-import { gwError } from '../core/errors';
+import { gwError, modelNotFound } from '../core/errors';
 import { findModel, scanModel } from '../core/modelScan';
 import { multipartBoundary, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
@@ -29,11 +29,6 @@ import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { admit } from '../ngx/slots';
 import { getVar, setVar, setVarBytes } from '../ngx/vars';
-
-/** Client-sent names are echoed in errors; cap what we reflect. */
-function shown(name: string): string {
-  return name.length > 200 ? name.slice(0, 200) + '...' : name;
-}
 
 /**
  * The Authorization header for the backend: its own key when the upstream names one (api_key_env),
@@ -74,8 +69,7 @@ export function route(r: NginxHTTPRequest): void {
     setVar(r, 'gw_stream', scan.stream ? '1' : '0');
     const res = resolveModel(routes, scan.model);
     if (!res.ok || !modelAllowed(getVar(r, 'gw_key_models'), res.model, scan.model)) {
-      replyError(r, gwError('model_not_found',
-        'The model `' + shown(scan.model) + '` does not exist or you do not have access to it. GET /v1/models lists the models you can use.'));
+      replyError(r, modelNotFound(scan.model));
       return;
     }
     setVar(r, 'gw_model', res.model);
