@@ -200,6 +200,23 @@ describe('admin API', () => {
     expect(await chatStatus(d.key)).toBe(200);
   });
 
+  it('an unwritable GW_STATE_DIR still hands out the key, flagged persisted: false', async () => {
+    gw.allowErrorLog(/could not write the key state file/);
+    const { chmodSync } = await import('node:fs');
+    chmodSync(gw.stateDir, 0o555);
+    try {
+      const res = await adminCall('POST', '/admin/keys', { models: '*' });
+      expect(res.status).toBe(201);
+      const k = await res.json();
+      secrets.add(k.key);
+      expect(k.persisted).toBe(false);
+      expect(await chatStatus(k.key)).toBe(200);
+      expect(gw.errorLogSinceTestStart()).toMatch(/must be writable by the nginx workers/);
+    } finally {
+      chmodSync(gw.stateDir, 0o777);
+    }
+  });
+
   it('keys from GW_KEYS_FILE are read-only through the API', async () => {
     const res = await adminCall('PATCH', '/admin/keys/boot', { rpm: 1 });
     expect(res.status).toBe(409);

@@ -49,8 +49,18 @@ function newSecret(): string {
   return 'sk-gw-' + randomToken(24);
 }
 
+/**
+ * Answers a change that is already in the shared dict (so in force in every worker). If it could
+ * not be written to the state file the answer still goes out, with "persisted": false: a created
+ * key's secret must reach the caller, who can rotate or revoke it once the disk is fixed.
+ */
 function saved(r: NginxHTTPRequest, status: number, body: { [k: string]: unknown }): void {
-  if (!persist()) body.persisted = false; // no GW_STATE_DIR: the change lasts until nginx restarts
+  try {
+    if (!persist()) body.persisted = false; // no GW_STATE_DIR: the change lasts until nginx restarts
+  } catch (e) {
+    r.error('gw: admin: could not write the key state file (GW_STATE_DIR must be writable by the nginx workers): ' + String(e));
+    body.persisted = false;
+  }
   replyJson(r, status, JSON.stringify(body));
 }
 
