@@ -9,7 +9,7 @@
 import { authenticate, presentedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { checkRate } from '../core/rateLimit';
-import { dictCounter } from '../ngx/counter';
+import { numberDict } from '../ngx/counter';
 import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
 import { getVar, setVar } from '../ngx/vars';
 
@@ -34,7 +34,7 @@ export function auth(r: NginxHTTPRequest): string {
     setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
     setVar(r, 'gw_tier', k.tier);
     if (k.rpm > 0 || k.burst > 0) {
-      const rate = checkRate(dictCounter('gw_rate'), k.id, k.rpm, k.burst, Date.now());
+      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
       if (!rate.ok) {
         setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
         return refuse(r, gwError('rate_limit_exceeded', 'Rate limit reached for this API key (' +

@@ -7,22 +7,17 @@
  * Returns: 200, 405 method_not_allowed, 500 internal_error.
  */
 import { assembleModels } from '../core/discovery';
-import { gwError } from '../core/errors';
 import { buildMetadata } from '../core/metadata';
 import { discoveryDict, readListings } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
 import { healthView } from '../ngx/health';
-import { replyError, replyJson } from '../ngx/reply';
+import { onlyGet, replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
 
 export function metadata(r: NginxHTTPRequest): void {
   guard(r, 'metadata', function () {
-    if (r.method !== 'GET' && r.method !== 'HEAD') {
-      r.headersOut['Allow'] = 'GET, HEAD';
-      replyError(r, gwError('method_not_allowed', 'Use GET for ' + r.uri + '.'));
-      return;
-    }
+    if (!onlyGet(r)) return;
     const d = discoveryDict();
     const listings = d !== undefined ? readListings(d, routes) : Object.create(null);
     const doc = buildMetadata({

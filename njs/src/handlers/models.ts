@@ -14,7 +14,7 @@ import { assembleModels, filterModels, listBody, MODELS_ON_DEMAND_MS } from '../
 import { gwError, modelNotFound } from '../core/errors';
 import { cachedList, discoveryDict, readListing, readListings, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
-import { replyError, replyJson } from '../ngx/reply';
+import { onlyGet, replyError, replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
 
@@ -67,11 +67,7 @@ async function serve(r: NginxHTTPRequest, d: NgxSharedDict<string>): Promise<voi
 
 export function models(r: NginxHTTPRequest): void {
   guard(r, 'models', function () {
-    if (r.method !== 'GET' && r.method !== 'HEAD') {
-      r.headersOut['Allow'] = 'GET, HEAD';
-      replyError(r, gwError('method_not_allowed', 'Use GET for ' + r.uri + '.'));
-      return;
-    }
+    if (!onlyGet(r)) return;
     const d = discoveryDict();
     if (d === undefined) {
       r.error('gw: models failed: no js_shared_dict_zone gw_discovery; include nginx/discovery-http.conf in http{}');

@@ -7,16 +7,11 @@
  * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
  * sweeper (gw.queueSweep) when it expires.
  */
+import { numberDict } from './counter';
 import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
 
 export function queueDict(): QueueDict {
-  const d = ngx.shared.gw_queue as NgxSharedDict<number> | undefined;
-  if (!d) throw new Error('js_shared_dict_zone gw_queue is missing: include nginx/gateway-http.conf');
-  return {
-    incr: function (k: string, v: number) { return d.incr(k, v, 0); },
-    get: function (k: string) { return d.get(k); },
-    set: function (k: string, v: number) { d.set(k, v); },
-  };
+  return numberDict('gw_queue');
 }
 
 export function leases(): NgxSharedDict<number> {
