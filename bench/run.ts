@@ -8,7 +8,7 @@
  * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
- * Flags: --profile full|ci   --only main,overload,features,extract,real   --update-baseline   --out <dir>
+ * Flags: --profile full|ci   --only main,overload,features,extract,real   --cells chat,ocr-2m   --update-baseline   --out <dir>
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
  */
@@ -47,6 +47,9 @@ function arg(name: string): string | undefined {
 const profile: Profile = PROFILES[(arg('profile') ?? 'full') as 'full' | 'ci'];
 if (!profile) throw new Error(`unknown --profile ${arg('profile')} (full | ci)`);
 const only = arg('only')?.split(',') as Stage[] | undefined;
+// --cells chat,ocr-2m: measure only these payloads of the profile (a quick look at one number).
+const cellFilter = arg('cells')?.split(',');
+if (cellFilter) profile.cells = profile.cells.filter((c) => cellFilter.includes(c.payload));
 const runs = (s: Stage) => !only || only.includes(s);
 const outDir = arg('out') ?? join(projectRoot, 'bench/results');
 const baselinePath = join(projectRoot, 'bench/baseline.json');
@@ -65,8 +68,8 @@ function meta(nginxVersion: string): Meta {
   const os = existsSync('/etc/os-release') ? (/^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'linux') : process.platform;
   const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no']) !== '' ? '+dirty' : '';
   const pkg = (p: string) => (JSON.parse(readFileSync(join(projectRoot, 'node_modules', p, 'package.json'), 'utf8')) as { version: string }).version;
-  const handlers = /export default \{([^}]*)\}/.exec(readFileSync(join(projectRoot, 'njs/src/main.ts'), 'utf8'))?.[1]
-    .split(',').map((x) => x.split(':')[0].trim()).filter(Boolean) ?? [];
+  const groups = (JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { groups: Record<string, string[]> }).groups;
+  const handlers = Object.values(groups).flat();
   return {
     time: new Date(started).toISOString(),
     profile: profile.name,

@@ -96,8 +96,10 @@ export function renderRoutesModule(cfg, source) {
     aliases: cfg.aliases,
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]), api_key_env: u.api_key_env }])),
   };
+  // A function, not an object: njs runs a module's top level again in every request's VM, and only
+  // the requests that route read the table (njs/build.mjs).
   return `// Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.\n` +
-    `export default ${JSON.stringify(table, null, 1)};\n`;
+    `export default function () {\n return ${JSON.stringify(table, null, 1)};\n}\n`;
 }
 
 export function loadConfig(path) {

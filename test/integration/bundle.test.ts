@@ -3,11 +3,11 @@
  * module): syntax njs rejects that esbuild let through (e.g. `await` inside call arguments on
  * njs 0.8) fails here with nginx's own message, before any behaviour test runs.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderNginxConf } from '../support/config';
+import { distDir, nginxDir, projectRoot, renderNginxConf } from '../support/config';
 import { findNginx } from '../support/findNginx';
 import { testConfig } from '../support/nginx';
 import { requireBundle } from '../support/stack';
@@ -25,5 +25,29 @@ describe('bundle in real nginx', () => {
     } finally {
       rmSync(prefix, { recursive: true, force: true });
     }
+  });
+
+  const groups = (JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { groups: Record<string, string[]> }).groups;
+  const handlers = Object.values(groups).flat();
+
+  it('every gw.<handler> the nginx files name is in njs/handlers.json, and every listed handler is used', () => {
+    const named = new Set<string>();
+    for (const f of readdirSync(nginxDir).filter((n) => n.endsWith('.conf') || n.endsWith('.example'))) {
+      const text = readFileSync(join(nginxDir, f), 'utf8').replace(/#[^\n]*/g, '');
+      for (const m of text.matchAll(/\bjs_(?:content|set|periodic|body_filter|header_filter)\s+(?:\$\w+\s+)?gw\.(\w+)/g)) named.add(m[1]);
+    }
+    expect([...named].filter((h) => !handlers.includes(h))).toEqual([]);
+    expect(handlers.filter((h) => !named.has(h))).toEqual([]);
+  });
+
+  it("the bundle's top level holds only group loaders and the dispatch table (njs re-runs it for every request)", () => {
+    requireBundle();
+    const js = readFileSync(join(distDir, 'gateway.js'), 'utf8');
+    // Top-level statements start in column 0; everything else is inside a loader.
+    const top = js.split('\n').filter((l) => /^[A-Za-z]/.test(l));
+    const allowed = [/^import __gw_ext_\w+ from "gw-routes\.js";$/, /^function __gw_builtin\(name\) \{/, /^function __gw_load_\w+\(\) \{$/,
+      /^var __gw_g_\w+ = null;$/, /^function __gw_group_\w+\(\) \{/, /^export default \{$/];
+    expect(top.filter((l) => !allowed.some((re) => re.test(l)))).toEqual([]);
+    expect(top.filter((l) => l.startsWith('function __gw_load_'))).toHaveLength(Object.keys(groups).length);
   });
 });

@@ -31,7 +31,7 @@ describe('gen-config', () => {
   it('renders a table the njs module can import', async () => {
     const js = renderRoutesModule(normalizeConfig(base), 'x.json');
     const mod = await import(`data:text/javascript,${encodeURIComponent(js)}`);
-    const t = mod.default as RouteTable;
+    const t = mod.default() as RouteTable;
     expect(t.upstreams.be_a.servers).toEqual(['127.0.0.1:9001', '127.0.0.1:9002']);
     expect(resolveModel(t, 'm1')).toMatchObject({ ok: true, model: 'org/m-1', alias: true });
     expect(resolveModel(t, 'org/m-1')).toMatchObject({ ok: true, alias: false });
