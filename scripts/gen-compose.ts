@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Document, isMap, isScalar, isSeq, Pair, visit, YAMLMap } from 'yaml';
-import { normalizeConfig, NormalizedConfig, renderRoutesConf, renderRoutesModule } from './gen-config.mjs';
+import { normalizeConfig, NormalizedConfig, renderRoutesConf, renderRoutesJson, renderRoutesModule } from './gen-config.mjs';
 import { projectRoot, renderNginxConf } from '../test/support/config';
 
 export const composeDir = join(projectRoot, 'compose');
@@ -473,8 +473,9 @@ export function generateCompose(plan = loadPlan()): Record<string, string> {
  */
 export function generateNginxFiles(plan = loadPlan()): Record<string, string> {
   return {
-    'routes/routes.conf': renderRoutesConf(plan.cfg, SOURCE),
+    'routes/routes.conf': renderRoutesConf(plan.cfg, SOURCE, C.routes),
     'routes/gw-routes.js': renderRoutesModule(plan.cfg, SOURCE),
+    'routes/gw-routes.json': renderRoutesJson(plan.cfg),
     'nginx.conf': renderContainerNginxConf({ tls: false }),
     'nginx-tls.conf': renderContainerNginxConf({ tls: true }),
   };

@@ -6,7 +6,9 @@ export interface NormalizedConfig {
 }
 export function parseDuration(v: unknown, what: string): number;
 export function normalizeConfig(raw: unknown, source?: string): NormalizedConfig;
-export function renderRoutesConf(cfg: NormalizedConfig, source: string): string;
+/** `dir`: the absolute path nginx finds the routes folder at; adds the js_preload_object of gw-routes.json. */
+export function renderRoutesConf(cfg: NormalizedConfig, source: string, dir?: string): string;
+export function renderRoutesJson(cfg: NormalizedConfig): string;
 export function renderRoutesModule(cfg: NormalizedConfig, source: string): string;
 export function loadConfig(path: string): NormalizedConfig;
 export function renderConfig(path: string, outdir: string): NormalizedConfig;

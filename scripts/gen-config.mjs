@@ -2,7 +2,7 @@
 // into what nginx loads: dist/routes/routes.conf (upstream{} blocks) and dist/routes/gw-routes.js (the routing
 // table njs imports). Both come from the same data, so they cannot drift. See README#configuration.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
 const NAME_RE = /^[A-Za-z0-9_]{1,64}$/;
@@ -76,8 +76,17 @@ export function normalizeConfig(raw, source = 'gateway.json') {
   return { upstreams, models, aliases };
 }
 
-export function renderRoutesConf(cfg, source) {
+/**
+ * routes.conf: one upstream{} per upstream, and, when `dir` (where nginx will find this folder, an
+ * absolute path) is given, the js_preload_object that shares the routing table with every request's
+ * VM read-only, instead of each request building it (njs/src/ngx/table.ts).
+ */
+export function renderRoutesConf(cfg, source, dir) {
   const lines = [`# Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.`];
+  if (dir !== undefined) {
+    if (!isAbsolute(dir)) throw new Error(`routes.conf: the routes folder must be an absolute path (got ${dir})`);
+    lines.push(`js_preload_object gw_routes from ${join(dir, 'gw-routes.json')};`);
+  }
   for (const [name, u] of Object.entries(cfg.upstreams)) {
     lines.push(`upstream ${name} {`, '    least_conn;');
     for (const s of u.servers) {
@@ -90,12 +99,21 @@ export function renderRoutesConf(cfg, source) {
   return lines.join('\n') + '\n';
 }
 
-export function renderRoutesModule(cfg, source) {
-  const table = {
+function routesTable(cfg) {
+  return {
     models: cfg.models,
     aliases: cfg.aliases,
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]), api_key_env: u.api_key_env }])),
   };
+}
+
+/** gw-routes.json: the routing table js_preload_object loads (the same data as gw-routes.js). */
+export function renderRoutesJson(cfg) {
+  return JSON.stringify(routesTable(cfg), null, 1) + '\n';
+}
+
+export function renderRoutesModule(cfg, source) {
+  const table = routesTable(cfg);
   // A function, not an object: njs runs a module's top level again in every request's VM, and only
   // the requests that route read the table (njs/build.mjs).
   return `// Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.\n` +
@@ -112,12 +130,18 @@ export function loadConfig(path) {
   return normalizeConfig(raw, path);
 }
 
-/** Writes routes.conf and gw-routes.js for the config at `path` into `outdir`. */
+function writeRoutes(cfg, source, outdir) {
+  const dir = resolve(outdir);
+  writeFileSync(join(dir, 'routes.conf'), renderRoutesConf(cfg, source, dir));
+  writeFileSync(join(dir, 'gw-routes.js'), renderRoutesModule(cfg, source));
+  writeFileSync(join(dir, 'gw-routes.json'), renderRoutesJson(cfg));
+}
+
+/** Writes routes.conf, gw-routes.js and gw-routes.json for the config at `path` into `outdir`. */
 export function renderConfig(path, outdir) {
   const cfg = loadConfig(path);
   mkdirSync(outdir, { recursive: true });
-  writeFileSync(join(outdir, 'routes.conf'), renderRoutesConf(cfg, path));
-  writeFileSync(join(outdir, 'gw-routes.js'), renderRoutesModule(cfg, path));
+  writeRoutes(cfg, path, outdir);
   return cfg;
 }
 
@@ -125,7 +149,6 @@ export function renderConfig(path, outdir) {
 export function renderConfigObject(raw, outdir, source = 'test config') {
   const cfg = normalizeConfig(raw, source);
   mkdirSync(outdir, { recursive: true });
-  writeFileSync(join(outdir, 'routes.conf'), renderRoutesConf(cfg, source));
-  writeFileSync(join(outdir, 'gw-routes.js'), renderRoutesModule(cfg, source));
+  writeRoutes(cfg, source, outdir);
   return cfg;
 }

@@ -58,6 +58,8 @@ const useNamespace = process.env.GW_COMPOSE_TEST_REWRITE !== '1' && namespaceWor
 /** Renders what `npm run compose:gen` puts in dist/compose/ into `dir`, resolvable here. */
 function renderInto(dir: string, addr: Addresses): void {
   const files = generateNginxFiles();
+  // routes.conf preloads gw-routes.json from the container's routes folder: point it at `dir`.
+  files['routes/routes.conf'] = files['routes/routes.conf'].replaceAll(`${C.routes}/`, `${join(dir, 'routes')}/`);
   if (!useNamespace) {
     files['routes/routes.conf'] = files['routes/routes.conf'].replace(/server ([a-z0-9-]+):/g, (m, host: string) => (addr[host] ? `server ${addr[host]}:` : m));
   }

@@ -13,7 +13,7 @@ const base: RequestFacts = {
 
 function exposition(facts: RequestFacts[]) {
   const sums: Record<string, number> = {};
-  for (const f of facts) for (const [k, v] of requestIncrements(f)) sums[k] = (sums[k] ?? 0) + v;
+  for (const f of facts) requestIncrements(f, (k, v) => { sums[k] = (sums[k] ?? 0) + v; });
   return parseExposition(renderExposition(FAMILIES, Object.entries(sums), []));
 }
 
@@ -31,7 +31,9 @@ describe('request metrics', () => {
   });
 
   it('does not count requests that are not API requests (no model routed, no gateway error)', () => {
-    expect(requestIncrements({ ...base, model: '', errorCode: '' })).toEqual([]);
+    const keys: string[] = [];
+    requestIncrements({ ...base, model: '', errorCode: '' }, (k) => keys.push(k));
+    expect(keys).toEqual([]);
   });
 
   it('counts a gateway refusal without a model under model="" with its duration only', () => {

@@ -29,7 +29,9 @@ describe('what one request adds', () => {
     ['tokens', 'm', 200, { prompt: 3, completion: 4, total: 7 }, [['requests', 1], ['prompt_tokens', 3], ['completion_tokens', 4], ['total_tokens', 7]]],
     ['embeddings (no completion)', 'm', 200, { prompt: 3, completion: 0, total: 3 }, [['requests', 1], ['prompt_tokens', 3], ['total_tokens', 3]]],
   ] as const)('%s', (_n, model, status, usage, want) => {
-    expect(ledgerIncrements(model, status, usage).map((i) => [i.field, i.delta])).toEqual(want);
+    const got: [string, number][] = [];
+    ledgerIncrements(model, status, usage, (field, delta) => got.push([field, delta]));
+    expect(got).toEqual(want);
   });
   it('reads the js_var strings the body filter leaves', () => {
     expect(usageFromVars('', '', '')).toBeNull();

@@ -44,21 +44,25 @@ export function isDay(s: string): boolean {
 }
 
 export function ledgerKey(day: string, field: LedgerField, keyId: string, model: string): string {
-  const k = keyId === '' ? NO_KEY : keyId.split('|').join('_');
-  return day + '|' + field + '|' + k + '|' + model;
+  return day + '|' + field + ledgerKeyTail(keyId, model);
 }
 
-/** The increments one finished request adds: nothing when it never named a routable model. */
-export function ledgerIncrements(model: string, status: number, usage: Usage | null): { field: LedgerField; delta: number }[] {
-  if (model === '') return [];
-  const out: { field: LedgerField; delta: number }[] = [{ field: 'requests', delta: 1 }];
-  if (status >= 400) out.push({ field: 'errors', delta: 1 });
+/** The part of a ledger key after the field: one request's keys share it (built once, njs 0.8 string `+` is slow). */
+export function ledgerKeyTail(keyId: string, model: string): string {
+  const k = keyId === '' ? NO_KEY : keyId.indexOf('|') < 0 ? keyId : keyId.split('|').join('_');
+  return '|' + k + '|' + model;
+}
+
+/** Calls add() with the increments one finished request adds: none when it never named a routable model. */
+export function ledgerIncrements(model: string, status: number, usage: Usage | null, add: (field: LedgerField, delta: number) => void): void {
+  if (model === '') return;
+  add('requests', 1);
+  if (status >= 400) add('errors', 1);
   if (usage !== null) {
-    if (usage.prompt > 0) out.push({ field: 'prompt_tokens', delta: usage.prompt });
-    if (usage.completion > 0) out.push({ field: 'completion_tokens', delta: usage.completion });
-    if (usage.total > 0) out.push({ field: 'total_tokens', delta: usage.total });
+    if (usage.prompt > 0) add('prompt_tokens', usage.prompt);
+    if (usage.completion > 0) add('completion_tokens', usage.completion);
+    if (usage.total > 0) add('total_tokens', usage.total);
   }
-  return out;
 }
 
 /** Usage from the decimal strings the body filter leaves in js_vars ("" = not seen). */

@@ -15,7 +15,7 @@
  * for models with max_inflight), 500 internal_error; everything else is the backend's.
  * Models with a max_inflight wait for a slot first (ngx/slots.ts): async, via setTimeout polling.
  */
-import { routes } from '../ngx/table';
+import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError, modelNotFound } from '../core/errors';
 import { findModel, scanModel } from '../core/modelScan';
@@ -36,7 +36,7 @@ import { getVar, setVar, setVarBytes } from '../ngx/vars';
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
 function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
-  const up = routes.upstreams[upstream];
+  const up = sharedRoutes().upstreams[upstream];
   const name = up !== undefined ? up.api_key_env : '';
   const key = name !== '' ? process.env[name] : undefined;
   if (typeof key === 'string' && key !== '') return 'Bearer ' + key;
@@ -67,7 +67,7 @@ export function route(r: NginxHTTPRequest): void {
     }
     setVar(r, 'gw_model_requested', scan.model);
     setVar(r, 'gw_stream', scan.stream ? '1' : '0');
-    const res = resolveModel(routes, scan.model);
+    const res = resolveModel(sharedRoutes(), scan.model);
     if (!res.ok || !modelAllowed(getVar(r, 'gw_key_models'), res.model, scan.model)) {
       replyError(r, modelNotFound(scan.model));
       return;

@@ -5,7 +5,7 @@
  */
 import { requestIncrements } from '../core/metrics';
 import { discoveryDict } from './discoveryStore';
-import { applyIncrements, metricsDict } from './metricsStore';
+import { incrementer, metricsDict } from './metricsStore';
 
 type Vars = Pick<NginxHTTPRequest, 'variables'>;
 
@@ -21,7 +21,8 @@ export function recordRequestMetrics(r: Vars): void {
   const errorCode = v(r, 'gw_error_code');
   // Not an API request (core/metrics.ts): skip the other variable reads (health checks, scrapes).
   if (model === '' && errorCode === '') return;
-  const dropped = applyIncrements(d, requestIncrements({
+  const sink = incrementer(d);
+  requestIncrements({
     model: model,
     keyId: v(r, 'gw_key_id'),
     errorCode: errorCode,
@@ -35,10 +36,12 @@ export function recordRequestMetrics(r: Vars): void {
     ttftMs: v(r, 'gw_ttft_ms'),
     promptTokens: v(r, 'gw_prompt_tokens'),
     completionTokens: v(r, 'gw_completion_tokens'),
-  }));
+  }, sink.add);
+  const dropped = sink.dropped();
+  if (dropped === 0) return;
   // njs 0.8: module variables live per request, so "warn once" is an `add` in the string zone.
   const once = discoveryDict();
-  if (dropped > 0 && once !== undefined && once.add('w\nmetrics_full', '1')) {
+  if (once !== undefined && once.add('w\nmetrics_full', '1')) {
     ngx.log(ngx.WARN, 'gw: the gw_metrics zone is full; ' + dropped + ' metric updates dropped (raise its size in discovery-http.conf)');
   }
 }

@@ -3,8 +3,6 @@
  * the keys core/promText.ts builds. Only atomic `incr` writes to it, so every worker's requests
  * add up exactly; values survive `nginx -s reload` and reset on restart (Prometheus handles that).
  */
-import { Increment } from '../core/metrics';
-
 const ZONE = 'gw_metrics';
 
 export function metricsDict(): NgxSharedDict<number> | undefined {
@@ -12,19 +10,24 @@ export function metricsDict(): NgxSharedDict<number> | undefined {
 }
 
 /**
- * Applies increments; returns how many could not be stored because the zone is full (those are
- * dropped: a full zone must not fail requests; raise the zone size, see the include).
+ * An increment sink over the zone, for core/metrics.ts's requestIncrements. dropped() counts the
+ * writes that could not be stored because the zone is full (those are dropped: a full zone must
+ * not fail requests; raise the zone size, see the include).
  */
-export function applyIncrements(d: NgxSharedDict<number>, incs: Increment[]): number {
+export function incrementer(d: NgxSharedDict<number>): { add: (key: string, delta: number) => void; dropped: () => number } {
   let dropped = 0;
-  for (let i = 0; i < incs.length; i++) {
-    try {
-      d.incr(incs[i][0], incs[i][1], 0);
-    } catch (e) {
-      dropped++;
-    }
-  }
-  return dropped;
+  return {
+    add: function (key: string, delta: number): void {
+      try {
+        d.incr(key, delta, 0);
+      } catch (e) {
+        dropped++;
+      }
+    },
+    dropped: function (): number {
+      return dropped;
+    },
+  };
 }
 
 /** The queue feature's per-model counters (zone `gw_queue`, keys "<what>:<model>"); 0 when absent. */

@@ -1,8 +1,24 @@
 /**
- * The generated routing table (dist/routes/gw-routes.js), typed. Built when a handler group that
- * routes is loaded in a request's VM (njs/build.mjs), not for every request.
+ * The generated routing table (dist/routes/), typed, in two forms:
+ *   sharedRoutes()  the per-request path: the copy nginx preloads once (`js_preload_object gw_routes`
+ *                   in routes.conf) and shares read-only with every VM, so no request builds it.
+ *                   Preloaded objects have no prototypes: index them, never call their methods.
+ *   routes          a plain object built from gw-routes.js when a handler group that uses it loads
+ *                   (admin, discovery: njs/build.mjs); its PURE mark lets esbuild drop it from
+ *                   groups that only route.
  */
 import generated from 'gw-routes.js';
 import { RouteTable } from '../core/routes';
 
-export const routes = generated() as RouteTable;
+declare const gw_routes: unknown;
+
+export const routes = /* @__PURE__ */ generated() as RouteTable;
+
+let fallback: RouteTable | null = null;
+
+export function sharedRoutes(): RouteTable {
+  if (typeof gw_routes === 'object' && gw_routes !== null) return gw_routes as RouteTable;
+  // routes.conf without the preload (a hand-written one): build the table in this VM.
+  if (fallback === null) fallback = generated() as RouteTable;
+  return fallback;
+}

@@ -3,7 +3,7 @@
  * core/usageLedger.ts). Every write is an atomic `incr`, so all workers add into the same counters.
  * When the zone is not declared (logging-http.conf not included) recording is a no-op.
  */
-import { LedgerFilter, LedgerRow, ledgerIncrements, ledgerKey, ledgerRows, keysOfDay, usageFromVars, utcDay } from '../core/usageLedger';
+import { LedgerField, LedgerFilter, LedgerRow, ledgerIncrements, ledgerKeyTail, ledgerRows, keysOfDay, usageFromVars, utcDay } from '../core/usageLedger';
 import { getVar, setVar } from './vars';
 
 export const USAGE_ZONE = 'gw_usage';
@@ -22,14 +22,15 @@ export function recordUsage(r: Pick<NginxHTTPRequest, 'variables'>): void {
   setVar(r, 'gw_usage_done', '1');
   const d = zone();
   if (d === null) return;
+  const model = getVar(r, 'gw_model');
+  if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
   const usage = usageFromVars(getVar(r, 'gw_prompt_tokens'), getVar(r, 'gw_completion_tokens'), getVar(r, 'gw_total_tokens'));
   const status = parseInt(r.variables.status || '0', 10);
-  const model = getVar(r, 'gw_model');
-  const inc = ledgerIncrements(model, status, usage);
-  if (inc.length === 0) return;
-  const day = utcDay(Date.now());
-  const keyId = getVar(r, 'gw_key_id');
-  for (let i = 0; i < inc.length; i++) d.incr(ledgerKey(day, inc[i].field, keyId, model), inc[i].delta, 0);
+  const head = utcDay(Date.now()) + '|';
+  const tail = ledgerKeyTail(getVar(r, 'gw_key_id'), model);
+  ledgerIncrements(model, status, usage, function (field: LedgerField, delta: number) {
+    d.incr(head + field + tail, delta, 0);
+  });
 }
 
 export function readUsage(f: LedgerFilter): { rows: LedgerRow[]; capacity: number; free: number } | null {
