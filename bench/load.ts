@@ -15,6 +15,8 @@ export interface LoadSpec {
   connections: number;
   /** Seconds. */
   duration: number;
+  /** Stop after this many requests instead (duration then only bounds the run). */
+  amount?: number;
   /** Open loop: total requests per second across connections. */
   overallRate?: number;
   /** Seconds before a request counts as a timeout. */
@@ -92,7 +94,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadResult> {
     body: s.body,
     requests: [request],
     connections: s.connections,
-    duration: s.duration,
+    ...(s.amount ? { amount: s.amount } : { duration: s.duration }),
     overallRate: s.overallRate,
     timeout: s.timeout ?? 30,
     // autocannon only notices the end of `duration` at a sample tick (default every 1 s, which turns

@@ -4,9 +4,10 @@ import type { PoliteResult } from './politeLoad';
  * target, the comparison rows (gateway/plain ratios) and the regression check against a baseline.
  */
 import type { ExtractResult } from './extract';
+import type { InstructionsReport } from './instructions';
 import { extractMarkdown } from './extract';
 import type { LoadResult } from './load';
-import { GOALS, PayloadId, REGRESSION_TOLERANCE, TargetId } from './scenarios';
+import { GOALS, INSTRUCTIONS_TOLERANCE, PayloadId, PAYLOADS, REGRESSION_TOLERANCE, TargetId } from './scenarios';
 
 export type Measured = LoadResult & { rounds: number };
 
@@ -91,6 +92,7 @@ export interface BenchReport {
   goals: Goal[];
   overload: OverloadResult | null;
   features: FeatureCost | null;
+  instructions: InstructionsReport | null;
   extract: ExtractResult | null;
   real: RealResult | null;
   regression: string[];
@@ -103,6 +105,8 @@ export interface Baseline {
   time: string;
   tolerance: number;
   ratios: Record<string, { throughputRatio: number; cpuRatio: number | null }>;
+  /** Instructions per request ÷ plain nginx's, by "<payload> <variant>" (bench/instructions.ts). */
+  instructions?: Record<string, number>;
 }
 
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
@@ -143,7 +147,23 @@ export function goals(cmp: Comparison[]): Goal[] {
 export function makeBaseline(r: BenchReport): Baseline {
   const ratios: Baseline['ratios'] = {};
   for (const c of r.comparisons) ratios[c.key] = { throughputRatio: +c.throughputRatio.toFixed(4), cpuRatio: c.cpuRatio === null ? null : +c.cpuRatio.toFixed(4) };
-  return { profile: r.meta.profile, commit: r.meta.versions.commit, time: r.meta.time, tolerance: REGRESSION_TOLERANCE, ratios };
+  const instructions: Record<string, number> = {};
+  for (const x of r.instructions?.rows ?? []) if (x.target !== 'plain' && x.vsPlain !== null) instructions[`${x.payload} ${x.target}`] = +x.vsPlain.toFixed(3);
+  return { profile: r.meta.profile, commit: r.meta.versions.commit, time: r.meta.time, tolerance: REGRESSION_TOLERANCE, ratios, instructions };
+}
+
+/** Warnings where the gateway's instructions per request (÷ plain nginx's) grew past INSTRUCTIONS_TOLERANCE. */
+export function instructionRegressions(rep: InstructionsReport | null, base: Baseline | null): string[] {
+  if (!rep || !base?.instructions) return [];
+  const out: string[] = [];
+  for (const x of rep.rows) {
+    const b = base.instructions[`${x.payload} ${x.target}`];
+    if (b === undefined || x.vsPlain === null) continue;
+    if (x.vsPlain > b * (1 + INSTRUCTIONS_TOLERANCE)) {
+      out.push(`${x.payload} ${x.target}: ${x.vsPlain.toFixed(2)}x plain nginx's instructions per request vs baseline ${b.toFixed(2)}x (more than ${INSTRUCTIONS_TOLERANCE * 100}% more)`);
+    }
+  }
+  return out;
 }
 
 /** Warnings where a ratio moved past the tolerance against the baseline (ratios only, never times). */
@@ -266,6 +286,19 @@ export function markdown(r: BenchReport): string {
       }
     }
     for (const sk of r.features.skipped) out.push(`\nSkipped: ${sk}`);
+    out.push('');
+  }
+  if (r.instructions) {
+    out.push('## Instructions per request (callgrind: repeatable, unlike req/s and CPU seconds on a shared machine)');
+    out.push('');
+    if (r.instructions.skipped) out.push(`Skipped: ${r.instructions.skipped}`);
+    else {
+      out.push(`One nginx process (master_process off) under ${r.instructions.tool}, counting only the measured requests (c=4), after a warm-up.`);
+      out.push('');
+      out.push('| payload | target | requests | instructions per request | ÷ plain nginx |');
+      out.push('|---|---|---:|---:|---:|');
+      for (const x of r.instructions.rows) out.push(`| ${PAYLOADS[x.payload].label} | ${x.label} | ${x.requests} | ${Math.round(x.instructionsPerRequest).toLocaleString('en-US')} | ${f(x.vsPlain, 1)} |`);
+    }
     out.push('');
   }
   if (r.extract) {

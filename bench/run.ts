@@ -8,7 +8,7 @@
  * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
- * Flags: --profile full|ci   --only main,overload,features,extract,real   --cells chat,ocr-2m   --update-baseline   --out <dir>
+ * Flags: --profile full|ci   --only main,overload,features,instructions,extract,real   --cells chat,ocr-2m   --update-baseline   --out <dir>
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
  */
@@ -22,11 +22,13 @@ import { projectRoot } from '../test/support/config';
 import { findNginx } from '../test/support/findNginx';
 import { sleep } from '../test/support/nginx';
 import { runExtract } from './extract';
+import { runInstructions } from './instructions';
 import { LoadResult, medianResult, runLoad } from './load';
 import { ocrPngBody } from './png';
 import { politeLoad } from './politeLoad';
 import {
-  Baseline, BenchReport, CellResult, compare, FeatureCost, goals, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions, svgChart,
+  Baseline, BenchReport, CellResult, compare, FeatureCost, goals, instructionRegressions, makeBaseline, markdown, Meta, OverloadResult, RealResult, regressions,
+  svgChart,
 } from './report';
 import {
   BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, OVERLOAD, PAYLOADS, PayloadId, Profile, PROFILES, realTarget, TARGETS, TargetId,
@@ -36,7 +38,7 @@ import { childPids } from './procstat';
 import type { Stack } from '../test/support/stack';
 
 const WORKERS = 2;
-const STAGES = ['main', 'overload', 'features', 'extract', 'real'] as const;
+const STAGES = ['main', 'overload', 'features', 'instructions', 'extract', 'real'] as const;
 type Stage = (typeof STAGES)[number];
 
 function arg(name: string): string | undefined {
@@ -285,7 +287,7 @@ async function realStage(): Promise<RealResult | null> {
 async function main(): Promise<number> {
   const rt = findNginx();
   const report: BenchReport = {
-    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, features: null, extract: null, real: null, regression: [], broken: [],
+    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, regression: [], broken: [],
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
   if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {
@@ -306,6 +308,10 @@ async function main(): Promise<number> {
       await t.stop();
     }
   }
+  if (runs('instructions')) {
+    report.instructions = await runInstructions(profile.instructions, rt, log);
+    report.broken.push(...report.instructions.broken);
+  }
   if (runs('extract')) {
     report.extract = await runExtract(profile.extract, rt, log);
     report.meta.versions.njs = report.extract.njsVersion;
@@ -316,7 +322,7 @@ async function main(): Promise<number> {
   report.comparisons = compare(report.cells);
   report.goals = goals(report.comparisons);
   const base = existsSync(baselinePath) ? (JSON.parse(readFileSync(baselinePath, 'utf8')) as Baseline) : null;
-  report.regression = report.cells.length ? regressions(report.comparisons, base) : [];
+  report.regression = [...(report.cells.length ? regressions(report.comparisons, base) : []), ...instructionRegressions(report.instructions, base)];
   if (base && base.profile !== profile.name && report.regression.length === 0) report.regression.push(`baseline is from profile ${base.profile}; compared the rows both have`);
 
   mkdirSync(outDir, { recursive: true });

@@ -6,6 +6,7 @@
 import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../test/support/clients';
 import type { MockOptions } from '../test/support/mockVllm';
 import type { ModelSpec } from '../test/support/stack';
+import type { InstructionsProfile } from './instructions';
 
 export type TargetId = 'direct' | 'plain' | 'gateway';
 export const TARGETS: TargetId[] = ['direct', 'plain', 'gateway'];
@@ -145,6 +146,8 @@ export interface Profile {
   /** Cells of the feature-cost stage (FEATURE_VARIANTS); empty: skipped. */
   features: Cell[];
   extract: ExtractProfile;
+  /** Instructions per request under callgrind (bench/instructions.ts). */
+  instructions: InstructionsProfile;
   real: { duration: number; connections: number[] };
 }
 
@@ -169,6 +172,8 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     overload: { duration: 10 },
     features: [{ payload: 'chat', connections: [16] }, { payload: 'ocr-2m', connections: [2] }],
     extract: { rounds: 5, e2eRounds: 3, e2eDuration: 2 },
+    instructions: { variants: ['all', 'no-auth', 'no-queue', 'no-logs', 'routing-only'],
+      cells: [{ payload: 'chat', requests: 1000 }, { payload: 'ocr-2m', requests: 20 }] },
     real: { duration: 30, connections: [1, 4, 8] },
   },
   ci: {
@@ -183,6 +188,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     overload: { duration: 4 },
     features: [],
     extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
+    instructions: { variants: ['all', 'no-logs', 'routing-only'], cells: [{ payload: 'chat', requests: 400 }] },
     real: { duration: 10, connections: [4] },
   },
 };
@@ -222,6 +228,9 @@ export const GOALS = {
 
 /** Regression check against bench/baseline.json: warn when a ratio moved more than this (fraction). */
 export const REGRESSION_TOLERANCE = 0.35;
+
+/** Instructions per request hardly move between runs of the same build: warn at 15% more. */
+export const INSTRUCTIONS_TOLERANCE = 0.15;
 
 /** Real target (a GPU deployment), from the environment; the OCR scenario runs against it. */
 export function realTarget(): { url: string; key?: string; model: string; imageKb: number } | null {

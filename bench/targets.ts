@@ -35,7 +35,7 @@ export interface Targets {
 /** Same pattern as test/support/useGateway.ts BAD_LOG (not imported: that module pulls in vitest). */
 const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
 
-function renderPlain(prefix: string, workers: number, mocks: Record<string, number>, ports: Record<string, number>): string {
+export function renderPlain(prefix: string, workers: number, mocks: Record<string, number>, ports: Record<string, number>): string {
   const upstreams = Object.entries(mocks).map(([up, port]) =>
     `    upstream ${up} {\n        least_conn;\n        server 127.0.0.1:${port} max_fails=2 fail_timeout=10s;\n        keepalive 32;\n    }`).join('\n');
   const servers = Object.keys(mocks).map((up) =>
@@ -51,13 +51,16 @@ function renderPlain(prefix: string, workers: number, mocks: Record<string, numb
  * A gateway on the shared mocks: nginx.conf.example with GATEWAY_FEATURES, minus what `variant`
  * switches off. Returns the stack and the headers its requests need (the API key).
  */
-export async function startGateway(fleet: MockFleet, o: { workers: number; variant: GatewayVariant }): Promise<{ stack: Stack; headers: Record<string, string> }> {
+export async function startGateway(fleet: MockFleet, o: { workers: number; variant: GatewayVariant; rt?: NginxRuntime; patch?: (conf: string) => string }): Promise<{ stack: Stack; headers: Record<string, string> }> {
   const v = o.variant;
   const models: Record<string, ModelSpec> = {};
   for (const [name, m] of Object.entries(MODELS)) models[name] = v.queue ? { ...m, ...GATEWAY_FEATURES.models[name] } : { ...m };
   const upstreams: StackOptions['upstreams'] = {};
   for (const [up, port] of Object.entries(fleet.ports)) upstreams[up] = { servers: [`127.0.0.1:${port}`] };
-  const extra: Partial<StackOptions> = v.logs ? {} : { includePatches: LOGS_OFF.includes, render: { patch: LOGS_OFF.conf } };
+  const extra: Partial<StackOptions> = v.logs ? {} : { includePatches: LOGS_OFF.includes };
+  const patches = [...(v.logs ? [] : [LOGS_OFF.conf]), ...(o.patch ? [o.patch] : [])];
+  if (patches.length) extra.render = { patch: (c: string) => patches.reduce((acc, f) => f(acc), c) };
+  if (o.rt) extra.rt = o.rt;
   const stack = await startStack({
     ...GATEWAY_FEATURES.stack, ...extra, auth: v.auth && GATEWAY_FEATURES.stack.auth === true, backends: {}, upstreams, models, workers: o.workers,
   } as StackOptions);

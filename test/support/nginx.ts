@@ -16,7 +16,8 @@ export interface NginxHandle {
   accessLog(): string;
   /** Writes a new config (if given) and sends HUP; resolves when a new worker generation answers. */
   reload(conf?: string): Promise<void>;
-  stop(): Promise<void>;
+  /** Graceful stop (QUIT), SIGKILL after `graceMs` (default 5 s). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -90,10 +91,10 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
       }
       throw new Error('nginx reload did not start new workers within 10 s');
     },
-    async stop() {
+    async stop(graceMs = 5_000) {
       if (exited) return;
       child.kill('SIGQUIT');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exitP;
       clearTimeout(t);
     },

@@ -43,6 +43,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Edits of nginx/ include files for this stack only, e.g. a shorter proxy_read_timeout. */
   includePatches?: Record<string, (text: string) => string>;
+  /** The nginx to run (default: findNginx()); the bench's instruction counts pass one under valgrind. */
+  rt?: NginxRuntime;
 }
 
 export interface Stack {
@@ -80,7 +82,7 @@ export function requireBundle(): void {
 
 export async function startStack(o: StackOptions): Promise<Stack> {
   requireBundle();
-  const rt = findNginx({ quiet: true });
+  const rt = o.rt ?? findNginx({ quiet: true });
   const mocks: Record<string, MockVllm> = {};
   const cleanups: (() => Promise<void>)[] = [];
   try {

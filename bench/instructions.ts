@@ -1,0 +1,171 @@
+/**
+ * Instructions per request: what the gateway costs over plain nginx, counted by valgrind's callgrind
+ * on a single-process nginx (`master_process off`), so the number does not move with the machine's
+ * noise the way req/s and CPU seconds do on a shared 2-core box. Same binary, same config, same
+ * requests: the same count, whatever else the machine is doing.
+ *
+ * Per target: nginx starts under callgrind with instrumentation off (startup is not counted), takes
+ * a warm-up, then `callgrind_control -i on` counts exactly the measured requests (c=4, autocannon
+ * `amount`), `-i off`, and the total over the requests is the result. Background work inside that
+ * window (the gateway's health checks and periodic jobs) is counted too: a few thousandths of it.
+ * Skipped, with the reason in the report, when valgrind is not installed (Debian: apt-get install
+ * valgrind; it ships callgrind_control).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NginxRuntime } from '../test/support/findNginx';
+import { startNginx } from '../test/support/nginx';
+import { freePort } from '../test/support/stack';
+import { runLoad } from './load';
+import { startMockFleet } from './mocks';
+import { BACKENDS, FEATURE_VARIANTS, MODELS, PayloadId, PAYLOADS } from './scenarios';
+import { preflight, renderPlain, startGateway } from './targets';
+
+export interface InstructionsProfile {
+  /** Gateway variants (FEATURE_VARIANTS ids) measured beside plain nginx. */
+  variants: string[];
+  /** Payload and measured requests per target (warm-up: a tenth, at least 10). */
+  cells: { payload: PayloadId; requests: number }[];
+}
+
+export interface InstructionRow {
+  payload: PayloadId;
+  /** 'plain' or a gateway variant id. */
+  target: string;
+  label: string;
+  requests: number;
+  instructionsPerRequest: number;
+  /** instructionsPerRequest ÷ plain nginx's for the same payload. */
+  vsPlain: number | null;
+}
+
+export interface InstructionsReport {
+  tool: string;
+  rows: InstructionRow[];
+  skipped: string | null;
+  broken: string[];
+}
+
+/** callgrind writes its counts when nginx exits; a SIGKILL before that loses them. */
+const EXIT_GRACE_MS = 60_000;
+
+function valgrindVersion(): string | null {
+  const v = spawnSync('valgrind', ['--version'], { encoding: 'utf8' });
+  const c = spawnSync('callgrind_control', ['-h'], { encoding: 'utf8' });
+  if (v.status !== 0 || c.error) return null;
+  return v.stdout.trim();
+}
+
+/** One process serves everything, so one callgrind process sees every request. */
+export function singleProcess(conf: string): string {
+  if (!/^worker_processes \S+;$/m.test(conf)) throw new Error('instructions: the config has no top-level worker_processes line to replace');
+  return conf.replace(/^worker_processes \S+;$/m, 'worker_processes 1;\nmaster_process off;');
+}
+
+function callgrindRuntime(rt: NginxRuntime, dir: string): NginxRuntime {
+  const wrapper = join(dir, 'nginx-callgrind');
+  // --trace-children: the provisioned nginx is a shell script that execs trixie's loader.
+  writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --trace-children=yes -q --callgrind-out-file='${dir}/callgrind.%p' '${rt.bin}' "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return { ...rt, bin: wrapper };
+}
+
+/** Instrumentation on or off; callgrind_control exits 0 even when it found no run, so read its words. */
+function instrument(on: boolean, pid: number): void {
+  const out = spawnSync('callgrind_control', ['-i', on ? 'on' : 'off', String(pid)], { encoding: 'utf8' });
+  const text = `${out.stdout}${out.stderr}`;
+  if (out.status !== 0 || !/sending command/.test(text) || /No active callgrind runs/.test(text)) throw new Error(`callgrind_control -i ${on ? 'on' : 'off'} ${pid}: ${text.trim()}`);
+}
+
+/** Sum of the "totals:" lines of the callgrind files of `pid` (events: Ir; "summary:" stays 0 when collection starts off). */
+function totalInstructions(dir: string, pid: number): number {
+  let sum = 0;
+  let found = false;
+  for (const f of readdirSync(dir).filter((n) => n === `callgrind.${pid}` || n.startsWith(`callgrind.${pid}.`))) {
+    const m = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
+    if (m) {
+      sum += Number(m[1]);
+      found = true;
+    }
+  }
+  if (!found || sum === 0) throw new Error(`no instructions counted for pid ${pid} in ${dir} (did callgrind_control reach it?): ${readdirSync(dir).join(' ')}`);
+  return sum;
+}
+
+async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<number> {
+  const load = (amount: number) => runLoad({ url: o.url, path: o.path, body: o.body, headers: o.headers, connections: 4, duration: 600, amount, timeout: 120 });
+  const warm = await load(Math.max(10, Math.round(o.requests / 10)));
+  if (warm.ok !== warm.completed || warm.completed === 0) throw new Error(`warm-up: statuses ${JSON.stringify(warm.statuses)}, ${warm.errors} errors`);
+  instrument(true, o.pid);
+  const res = await load(o.requests);
+  instrument(false, o.pid);
+  await o.stop();
+  if (res.ok !== o.requests) throw new Error(`${res.ok} of ${o.requests} requests answered 2xx (statuses ${JSON.stringify(res.statuses)}, ${res.errors} errors)`);
+  return totalInstructions(o.dir, o.pid) / o.requests;
+}
+
+export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, log: (m: string) => void): Promise<InstructionsReport> {
+  const report: InstructionsReport = { tool: '', rows: [], skipped: null, broken: [] };
+  const version = valgrindVersion();
+  if (version === null) {
+    report.skipped = 'valgrind (with callgrind_control) is not installed: apt-get install valgrind';
+    log(`instructions: skipped, ${report.skipped}`);
+    return report;
+  }
+  report.tool = `${version} --tool=callgrind`;
+  const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
+  const fleet = await startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-callgrind-'));
+  chmodSync(dir, 0o777); // nginx as root hands the files to its user only in master mode; keep it writable anyway
+  const vrt = callgrindRuntime(rt, dir);
+  try {
+    for (const cell of p.cells) {
+      const pl = PAYLOADS[cell.payload];
+      const body = pl.body();
+      let plainIr: number | null = null;
+      // Plain nginx first: the floor every ratio divides by.
+      try {
+        const port = await freePort();
+        const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-cg-'));
+        chmodSync(prefix, 0o755);
+        const ports: Record<string, number> = {};
+        for (const up of Object.keys(fleet.ports)) ports[up] = up === pl.upstream ? port : await freePort();
+        const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port });
+        try {
+          plainIr = await measure({ pid: nginx.pid, stop: () => nginx.stop(EXIT_GRACE_MS), dir, url: `http://127.0.0.1:${port}`, path: pl.path, body, headers: {}, requests: cell.requests });
+        } finally {
+          await nginx.stop();
+          rmSync(prefix, { recursive: true, force: true });
+        }
+        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1 });
+        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request`);
+      } catch (e) {
+        report.broken.push(`instructions plain ${pl.id}: ${(e as Error).message}`);
+      }
+      for (const id of p.variants) {
+        const v = FEATURE_VARIANTS.find((x) => x.id === id);
+        if (!v) throw new Error(`instructions: unknown variant ${id}`);
+        try {
+          const g = await startGateway(fleet, { workers: 1, variant: v, rt: vrt, patch: singleProcess });
+          try {
+            const bad = await preflight(g.stack.url, pl.path, body, g.headers, pl.upstream);
+            if (bad) throw new Error(`preflight: ${bad}`);
+            const ir = await measure({ pid: g.stack.nginx.pid, stop: () => g.stack.nginx.stop(EXIT_GRACE_MS), dir, url: g.stack.url, path: pl.path, body, headers: g.headers, requests: cell.requests });
+            report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null });
+            log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}`);
+          } finally {
+            await g.stack.stop();
+          }
+        } catch (e) {
+          report.broken.push(`instructions gateway ${v.id} ${pl.id}: ${(e as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    await fleet.stop();
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  }
+  return report;
+}
