@@ -1,6 +1,6 @@
-// Bundles the handlers of njs/handlers.json into dist/gateway.js for
-// the njs engine (njs 0.8.x and 0.9.x), and renders the routing data (nginx/gateway.json or $GW_CONFIG) into
-// dist/routes/ (routes.conf + gw-routes.js).
+// Bundles the handlers of njs/handlers.json into dist/gateway.js for the njs engine (njs 0.8.x and
+// 0.9.x), and renders the routing data (nginx/gateway.json or $GW_CONFIG) into dist/routes/
+// (routes.conf, gw-routes.json for its js_preload_object, gw-routes.js).
 // njs resolves an import relative to the importing module before js_path, so the routing table must
 // not sit beside gateway.js: a stack with its own routes folder would silently get the default one.
 //
@@ -32,8 +32,9 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 
 // One module, dist/gateway.js, built so that a request's VM instantiates only the handlers it runs.
 // njs 0.8 runs a module's top-level code again in the fresh VM of every request (twice for a proxied
-// one: internalRedirect starts a new VM), creating every top-level function and table each time; a
-// flat bundle of all handlers cost ~25 us of CPU per request that way (README#where-the-cpu-goes).
+// one: internalRedirect starts a new VM), creating every top-level function and table each time: a
+// flat bundle of all handlers cost a small chat request ~1.25M instructions, this layout ~1.03M
+// (README#njs-constraints; `npm run bench -- --only instructions` measures it).
 // So each handler group of njs/handlers.json is bundled on its own into the body of a loader
 // function, and the module's top level holds only the loaders and a dispatch table: a group's code
 // is instantiated on the first call of one of its handlers in that VM, and only then. Groups that

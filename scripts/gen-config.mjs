@@ -1,6 +1,8 @@
 // Renders the gateway's one configuration file (nginx/gateway.json, or the file named by GW_CONFIG)
-// into what nginx loads: dist/routes/routes.conf (upstream{} blocks) and dist/routes/gw-routes.js (the routing
-// table njs imports). Both come from the same data, so they cannot drift. See README#configuration.
+// into what nginx loads: dist/routes/routes.conf (upstream{} blocks, and the js_preload_object of
+// gw-routes.json, the routing table every request reads) and dist/routes/gw-routes.js (the same table
+// for the admin and discovery handlers). All come from the same data, so they cannot drift.
+// See README#configuration.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
