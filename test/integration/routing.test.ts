@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { CHAT, chatBody, EMBED, OCR, ocrBody, post, pseudoRandomBytes, sha256, WHISPER } from '../support/clients';
@@ -107,5 +108,28 @@ describe('routing by model', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     expect(text).toBe('tok0 tok1 tok2 ');
+  });
+});
+
+describe('routing without the preloaded table (a routes.conf written by hand, no js_preload_object)', () => {
+  const bare = useGateway({
+    backends: { be_chat: {} },
+    models: { [CHAT]: { upstream: 'be_chat', aliases: ['chat-default'] } },
+    render: {
+      // Inline routes.conf without its js_preload_object line: ngx/table.ts must build the table itself.
+      patch: (conf) => conf.replace(/^(\s*)include (\S+\/routes\.conf);$/m, (_m, ind: string, path: string) => {
+        const text = readFileSync(path, 'utf8');
+        if (!/^js_preload_object gw_routes /m.test(text)) throw new Error('routes.conf has no js_preload_object line to take out');
+        return text.replace(/^js_preload_object [^\n]*\n/m, '').split('\n').map((l) => ind + l).join('\n');
+      }),
+    },
+  });
+
+  it('still routes by model and rewrites aliases', async () => {
+    expect(readFileSync(bare.nginx.confPath, 'utf8')).not.toContain('js_preload_object');
+    const res = await post(`${bare.url}/v1/chat/completions`, chatBody('chat-default'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-mock-backend')).toBe('be_chat');
+    expect(((await res.json()) as { model: string }).model).toBe(CHAT);
   });
 });
