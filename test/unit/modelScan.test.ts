@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findModel, PARSE_WHOLE_MAX, scanModel } from '../../njs/src/core/modelScan';
+import { findModel, PARSE_WHOLE_MAX, scanModel, scanModelTail, TAIL_SCAN_MIN } from '../../njs/src/core/modelScan';
 import { ocrBody } from '../support/clients';
 
 function scan(s: string | Buffer) {
@@ -120,5 +120,82 @@ describe('scanModel', () => {
       if (typeof m === 'string' && m.length > 0) expect(r).toMatchObject({ ok: true, model: m });
       else expect(r.ok).toBe(false);
     }
+  });
+});
+
+describe('scanModelTail (bodies of TAIL_SCAN_MIN and more: the model read from the end)', () => {
+  const pad = 'x'.repeat(TAIL_SCAN_MIN);
+  const at = (b: string, m: string) => b.lastIndexOf(JSON.stringify(m));
+
+  it('finds the model after the messages, as the OpenAI SDKs send it, with its byte range and a later "stream"', () => {
+    const body = JSON.stringify({ messages: [{ role: 'user', content: pad }], model: 'org/m-1', max_tokens: 5, stream: true, n: null });
+    const r = scanModelTail(Buffer.from(body));
+    expect(r).toEqual({ ok: true, model: 'org/m-1', start: at(body, 'org/m-1'), end: at(body, 'org/m-1') + '"org/m-1"'.length, stream: true });
+    expect(findModel(Buffer.from(body))).toEqual(r);
+  });
+
+  it('skips a nested "model" in what follows the model (a tool schema) and takes the top-level one', () => {
+    const body = JSON.stringify({ messages: [{ content: pad }], model: 'm', tools: [{ function: { parameters: { properties: { model: { type: 'string' } }, model: 'not-this' } } }] });
+    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'm' });
+  });
+
+  it('refuses a nested "model" with no top-level one after it, and the full scan answers', () => {
+    const body = JSON.stringify({ messages: [{ content: pad }], metadata: { model: 'x' } });
+    expect(scanModelTail(Buffer.from(body))).toBeNull();
+    expect(findModel(Buffer.from(body))).toMatchObject({ ok: false, error: 'missing_model' });
+  });
+
+  it('leaves a model-first body, a non-string model and trailing garbage to the full scan', () => {
+    const first = JSON.stringify({ model: 'm', messages: [{ content: pad }] });
+    expect(scanModelTail(Buffer.from(first))).toBeNull();
+    expect(findModel(Buffer.from(first))).toMatchObject({ ok: true, model: 'm', stream: false });
+    const num = JSON.stringify({ messages: [pad], model: 42 });
+    expect(scanModelTail(Buffer.from(num))).toBeNull();
+    expect(findModel(Buffer.from(num))).toMatchObject({ ok: false, error: 'invalid_model' });
+    const trailing = JSON.stringify({ messages: [pad], model: 'm' }) + 'x';
+    expect(scanModelTail(Buffer.from(trailing))).toBeNull();
+    expect(findModel(Buffer.from(trailing))).toMatchObject({ ok: false, error: 'invalid_json' });
+  });
+
+  it('does not take "model" inside a string for a key', () => {
+    const body = `{"messages":["${pad}"],"note":"say \\"model\\": \\"fake\\"","x":"\\"model","model":"real"}`;
+    expect(JSON.parse(body).model).toBe('real');
+    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'real' });
+    const only = `{"messages":["${pad}"],"x":"\\"model"}`;
+    expect(scanModelTail(Buffer.from(only))).toBeNull();
+  });
+
+  it('does not validate what comes before the model (the backend does): the documented difference', () => {
+    const body = `{"messages":[{"content":"${pad}"}}],"model":"m"}`; // an extra "}" in the prefix
+    expect(() => JSON.parse(body)).toThrow();
+    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'm' });
+    expect(scanModel(Buffer.from(body))).toMatchObject({ ok: false, error: 'invalid_json' });
+  });
+
+  it('agrees with JSON.parse on generated large bodies whenever it answers', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const strs = ['model', '"model"', '\\"model', 'a\\b', '{[', '"}', ''];
+    const value = (d: number): unknown => {
+      const k = Math.floor(rnd() * (d > 2 ? 4 : 6));
+      if (k === 0) return strs[Math.floor(rnd() * strs.length)];
+      if (k === 1) return Math.floor(rnd() * 1000) / 10;
+      if (k === 2) return rnd() > 0.5 ? null : true;
+      if (k === 3) return d > 2 ? 'x' : 'leaf';
+      if (k === 4) return [value(d + 1), value(d + 1)];
+      return { model: value(d + 1), [strs[Math.floor(rnd() * strs.length)]]: value(d + 1) };
+    };
+    let answered = 0;
+    for (let n = 0; n < 200; n++) {
+      const obj: Record<string, unknown> = { messages: [pad], a: value(0) };
+      if (rnd() > 0.2) obj.model = rnd() > 0.2 ? `m${n}` : value(0);
+      obj.b = rnd() > 0.5 ? value(0) : undefined;
+      const text = JSON.stringify(obj, null, n % 3);
+      const r = scanModelTail(Buffer.from(text));
+      if (r === null) continue;
+      answered++;
+      expect(r).toMatchObject({ ok: true, model: JSON.parse(text).model });
+    }
+    expect(answered).toBeGreaterThan(50);
   });
 });

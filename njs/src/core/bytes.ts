@@ -6,6 +6,8 @@ export interface Bytes {
   readonly length: number;
   readonly [index: number]: number;
   indexOf(value: number | string, byteOffset?: number): number;
+  lastIndexOf(value: number | string, byteOffset?: number): number;
+  subarray(start?: number, end?: number): Bytes;
   toString(encoding?: string, start?: number, end?: number): string;
 }
 

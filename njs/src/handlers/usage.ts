@@ -8,7 +8,8 @@
  *     writes $gw_prompt_tokens, $gw_completion_tokens, $gw_total_tokens for the access log and
  *     the usage ledger (handlers/requestEnd.ts);
  *   - for `text/event-stream` responses, writes $gw_ttft_ms: ms from the start of the request to the
- *     first body bytes (time to first token as the client sees it, queue wait included).
+ *     first body bytes (time to first token as the client sees it, queue wait included), and sets
+ *     $gw_stream to 1.
  * A client that disconnects mid-stream means this filter never sees `last`: nothing here depends
  * on it; the log phase does the accounting. Never fails the response: errors are logged only.
  */
@@ -30,6 +31,9 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
       scanner = newUsageScanner();
       const ct = r.headersOut['Content-Type'];
       sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;
+      // The route reads "stream" only after the model in large bodies (core/modelScan.ts): an SSE
+      // answer says it for sure.
+      if (sse) setVar(r, 'gw_stream', '1');
     }
     if (data.length === 0) return;
     if (sse && !firstSeen) {
