@@ -161,6 +161,18 @@ describe('access log: one schema-valid JSON line per request', () => {
     expect(l.ttft_ms).toEqual(expect.any(Number));
   });
 
+  it('a large body with "stream" before its model is logged as a stream (the tail scan reads after the model only)', async () => {
+    const id = rid('sse-big');
+    const body = JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'x'.repeat(300_000) }], model: CHAT });
+    const res = await post(`${gw.url}/v1/chat/completions`, body, { ...AUTH, 'x-request-id': id });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    await res.text();
+    const l = await line(id);
+    expect(l).toMatchObject({ model: CHAT, stream: true, status: 200 });
+    expect(l.ttft_ms).toEqual(expect.any(Number));
+  });
+
   it('an embeddings call', async () => {
     const id = rid('embd');
     const res = await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: ['a', 'b', 'c'] }), { ...AUTH, 'x-request-id': id });
