@@ -16,6 +16,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NginxRuntime } from '../test/support/findNginx';
+import { NGINX_ENV } from '../test/support/config';
 import { startNginx } from '../test/support/nginx';
 import { freePort } from '../test/support/stack';
 import { runLoad } from './load';
@@ -132,7 +133,7 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
         chmodSync(prefix, 0o755);
         const ports: Record<string, number> = {};
         for (const up of Object.keys(fleet.ports)) ports[up] = up === pl.upstream ? port : await freePort();
-        const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port });
+        const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port, env: NGINX_ENV });
         try {
           plainIr = await measure({ pid: nginx.pid, stop: () => nginx.stop(EXIT_GRACE_MS), dir, url: `http://127.0.0.1:${port}`, path: pl.path, body, headers: {}, requests: cell.requests });
         } finally {

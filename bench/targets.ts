@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../test/support/clients';
-import { projectRoot } from '../test/support/config';
+import { NGINX_ENV, projectRoot } from '../test/support/config';
 import { NginxRuntime } from '../test/support/findNginx';
 import { NginxHandle, startNginx } from '../test/support/nginx';
 import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../test/support/stack';
@@ -100,7 +100,7 @@ export async function startTargets(rt: NginxRuntime, opts: { workers: number }):
     chmodSync(plainPrefix, 0o755); // workers run as `nobody` when the master is root
     cleanups.push(async () => rmSync(plainPrefix, { recursive: true, force: true }));
     const first = Object.values(plainPorts)[0];
-    const plain = await startNginx(rt, { prefix: plainPrefix, conf: renderPlain(plainPrefix, opts.workers, fleet.ports, plainPorts), host: '127.0.0.1', port: first });
+    const plain = await startNginx(rt, { prefix: plainPrefix, conf: renderPlain(plainPrefix, opts.workers, fleet.ports, plainPorts), host: '127.0.0.1', port: first, env: NGINX_ENV });
     cleanups.push(() => plain.stop());
 
     // The gateway: the documented config, every feature in GATEWAY_FEATURES on.

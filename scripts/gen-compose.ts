@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Document, isMap, isScalar, isSeq, Pair, visit, YAMLMap } from 'yaml';
 import { normalizeConfig, NormalizedConfig, renderRoutesConf, renderRoutesJson, renderRoutesModule } from './gen-config.mjs';
-import { projectRoot, renderNginxConf } from '../test/support/config';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
 
 export const composeDir = join(projectRoot, 'compose');
 export const SOURCE = 'compose/gateway.json';
@@ -252,7 +252,8 @@ function gatewayService(dependsOn: string[]): Obj {
     image: IMAGES.nginx,
     entrypoint: ['/bin/sh', C.entrypoint],
     command: [C.conf],
-    environment: { ...GATEWAY_ENV },
+    // NGINX_ENV: malloc thresholds for multi-MB OCR bodies, read by glibc at start (no `env` needed).
+    environment: { ...NGINX_ENV, ...GATEWAY_ENV },
     secrets: ['gw_admin_token', 'gw_keys'],
     volumes: [
       // The bundle plus dist/compose/ (this stack's nginx.conf and routing data): npm run compose:prepare.

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from './gen-config.mjs';
-import { projectRoot, renderNginxConf } from '../test/support/config';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
 import { findNginx } from '../test/support/findNginx';
 import { MockVllm, startMockVllm } from '../test/support/mockVllm';
 import { startNginx, waitForPort } from '../test/support/nginx';
@@ -59,7 +59,7 @@ const conf = renderNginxConf({
   prefix, listen, adminListen, workers: Number(process.env.GW_WORKERS ?? 2), jsModule: rt.jsModule,
   patch: auth ? undefined : (c) => c.replace('set $gw_auth_mode on;', 'set $gw_auth_mode off;'),
 });
-const env = { GW_KEYS_FILE: keysFile, GW_STATE_DIR: process.env.GW_STATE_DIR || stateDir, GW_ADMIN_TOKEN: adminToken };
+const env = { ...NGINX_ENV, GW_KEYS_FILE: keysFile, GW_STATE_DIR: process.env.GW_STATE_DIR || stateDir, GW_ADMIN_TOKEN: adminToken };
 const nginx = await startNginx(rt, { prefix, conf, host, port: Number(portText), env });
 const base = `http://${listen}`;
 console.log(`

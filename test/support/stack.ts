@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderConfigObject } from '../../scripts/gen-config.mjs';
-import { distDir, nginxDir, renderNginxConf, RenderOptions } from './config';
+import { distDir, NGINX_ENV, nginxDir, renderNginxConf, RenderOptions } from './config';
 import { findNginx, NginxRuntime } from './findNginx';
 import { MockOptions, MockVllm, startMockVllm } from './mockVllm';
 import { NginxHandle, startNginx } from './nginx';
@@ -39,7 +39,7 @@ export interface StackOptions {
   render?: Partial<RenderOptions>;
   /** API keys on (the example's default) or off (default here: most tests are about other things). */
   auth?: boolean;
-  /** Extra environment for nginx (GW_KEYS_FILE, ...). GW_ADMIN_TOKEN and GW_STATE_DIR are set by default. */
+  /** Extra environment for nginx (GW_KEYS_FILE, ...). NGINX_ENV, GW_ADMIN_TOKEN and GW_STATE_DIR are set by default. */
   env?: Record<string, string>;
   /** Edits of nginx/ include files for this stack only, e.g. a shorter proxy_read_timeout. */
   includePatches?: Record<string, (text: string) => string>;
@@ -129,7 +129,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       return renderNginxConf({ ...opts, patch: (c) => authMode(userPatch ? userPatch(c) : c) });
     };
     const adminToken = `adm-${randomBytes(12).toString('hex')}`;
-    const env = { GW_ADMIN_TOKEN: adminToken, GW_STATE_DIR: stateDir, ...o.env };
+    const env = { ...NGINX_ENV, GW_ADMIN_TOKEN: adminToken, GW_STATE_DIR: stateDir, ...o.env };
     let nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env });
     cleanups.push(() => stack.nginx.stop());
     const stack: Stack = {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { C, GATEWAY_ENV, generateCompose, generateNginxFiles, loadPlan, OFFLINE_ENV, planCompose, staleFiles } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
-import { projectRoot } from '../support/config';
+import { NGINX_ENV, projectRoot } from '../support/config';
 
 type Service = Record<string, any>;
 type ComposeFile = { name?: string; services: Record<string, Service>; networks?: Record<string, any>; volumes?: Record<string, any>; secrets?: Record<string, any> };
@@ -127,7 +127,7 @@ describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properti
     expect(g.entrypoint).toEqual(['/bin/sh', C.entrypoint]);
     expect(g.command).toEqual([C.conf]);
     expect(g.tmpfs).toEqual([C.prefix]);
-    expect(envOf(g)).toEqual(GATEWAY_ENV);
+    expect(envOf(g)).toEqual({ ...NGINX_ENV, ...GATEWAY_ENV });
     expect(g.secrets).toEqual(['gw_admin_token', 'gw_keys']);
     expect(Object.keys(f.secrets ?? {}).sort()).toEqual(['gw_admin_token', 'gw_keys']);
     for (const s of Object.values(f.secrets ?? {})) expect(s.file).toMatch(/^\$\{GW_SECRETS_DIR:-\.\/secrets\}\//);
