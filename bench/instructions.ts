@@ -20,9 +20,8 @@ import { NGINX_ENV } from '../test/support/config';
 import { startNginx } from '../test/support/nginx';
 import { freePort } from '../test/support/stack';
 import { runLoad } from './load';
-import { startMockFleet } from './mocks';
-import { BACKENDS, FEATURE_VARIANTS, MODELS, PayloadId, PAYLOADS } from './scenarios';
-import { preflight, renderPlain, startGateway } from './targets';
+import { FEATURE_VARIANTS, PayloadId, PAYLOADS } from './scenarios';
+import { preflight, renderPlain, startBenchMocks, startGateway } from './targets';
 
 export interface InstructionsProfile {
   /** Gateway variants (FEATURE_VARIANTS ids) measured beside plain nginx. */
@@ -116,10 +115,9 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
     return report;
   }
   report.tool = `${version} --tool=callgrind`;
-  const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
-  const fleet = await startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+  const fleet = await startBenchMocks();
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-callgrind-'));
-  chmodSync(dir, 0o777); // nginx as root hands the files to its user only in master mode; keep it writable anyway
+  chmodSync(dir, 0o777); // callgrind writes here as whatever user runs nginx
   const vrt = callgrindRuntime(rt, dir);
   try {
     for (const cell of p.cells) {

@@ -85,12 +85,17 @@ export async function startGateway(fleet: MockFleet, o: { workers: number; varia
   return { stack, headers };
 }
 
+/** The mock backends of scenarios.ts (BACKENDS), each serving the MODELS routed to it. */
+export function startBenchMocks(): Promise<MockFleet> {
+  const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
+  return startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+}
+
 export async function startTargets(rt: NginxRuntime, opts: { workers: number }): Promise<Targets> {
   const cleanups: (() => Promise<void>)[] = [];
   const undo = async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); };
   try {
-    const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
-    const fleet = await startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+    const fleet = await startBenchMocks();
     cleanups.push(() => fleet.stop());
 
     // Plain nginx: one server{} per backend.
