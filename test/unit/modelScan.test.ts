@@ -2,6 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { findModel, PARSE_WHOLE_MAX, scanModel, scanModelTail, TAIL_SCAN_MIN } from '../../njs/src/core/modelScan';
 import { ocrBody } from '../support/clients';
 
+/**
+ * Deterministic random JSON values that like "model" keys and tricky strings, nested a few levels,
+ * for checking the scanners against JSON.parse.
+ */
+function jsonGenerator(seed: number, strs: string[]): { rnd: () => number; value: (depth: number) => unknown } {
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const value = (d: number): unknown => {
+    const k = Math.floor(rnd() * (d > 2 ? 4 : 6));
+    if (k === 0) return strs[Math.floor(rnd() * strs.length)];
+    if (k === 1) return Math.floor(rnd() * 1000) / 10;
+    if (k === 2) return rnd() > 0.5 ? null : true;
+    if (k === 3) return d > 2 ? 'x' : 'leaf';
+    if (k === 4) return [value(d + 1), value(d + 1)];
+    return { model: value(d + 1), [strs[Math.floor(rnd() * strs.length)]]: value(d + 1) };
+  };
+  return { rnd, value };
+}
+
 function scan(s: string | Buffer) {
   return scanModel(typeof s === 'string' ? Buffer.from(s) : s);
 }
@@ -98,18 +116,7 @@ describe('scanModel', () => {
   });
 
   it('agrees with JSON.parse on generated bodies', () => {
-    let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const strs = ['model', '"model"', 'a\\b', 'é', '\u2028', '{[', '"}', ''];
-    const value = (d: number): unknown => {
-      const k = Math.floor(rnd() * (d > 2 ? 4 : 6));
-      if (k === 0) return strs[Math.floor(rnd() * strs.length)];
-      if (k === 1) return Math.floor(rnd() * 1000) / 10;
-      if (k === 2) return rnd() > 0.5 ? null : true;
-      if (k === 3) return d > 2 ? 'x' : 'leaf';
-      if (k === 4) return [value(d + 1), value(d + 1)];
-      return { model: value(d + 1), [strs[Math.floor(rnd() * strs.length)]]: value(d + 1) };
-    };
+    const { rnd, value } = jsonGenerator(42, ['model', '"model"', 'a\\b', 'é', '\u2028', '{[', '"}', '']);
     for (let n = 0; n < 300; n++) {
       const obj: Record<string, unknown> = { a: value(0), b: value(0) };
       if (rnd() > 0.2) obj.model = rnd() > 0.2 ? `m${n}` : value(0);
@@ -173,18 +180,7 @@ describe('scanModelTail (bodies of TAIL_SCAN_MIN and more: the model read from t
   });
 
   it('agrees with JSON.parse on generated large bodies whenever it answers', () => {
-    let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const strs = ['model', '"model"', '\\"model', 'a\\b', '{[', '"}', ''];
-    const value = (d: number): unknown => {
-      const k = Math.floor(rnd() * (d > 2 ? 4 : 6));
-      if (k === 0) return strs[Math.floor(rnd() * strs.length)];
-      if (k === 1) return Math.floor(rnd() * 1000) / 10;
-      if (k === 2) return rnd() > 0.5 ? null : true;
-      if (k === 3) return d > 2 ? 'x' : 'leaf';
-      if (k === 4) return [value(d + 1), value(d + 1)];
-      return { model: value(d + 1), [strs[Math.floor(rnd() * strs.length)]]: value(d + 1) };
-    };
+    const { rnd, value } = jsonGenerator(7, ['model', '"model"', '\\"model', 'a\\b', '{[', '"}', '']);
     let answered = 0;
     for (let n = 0; n < 200; n++) {
       const obj: Record<string, unknown> = { messages: [pad], a: value(0) };
