@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketIndex, bucketKey, counterKey, escapeLabel, Family, formatValue, labelText, renderExposition, sumKey } from '../../njs/src/core/promText';
+import { bucketIndex, bucketKey, escapeLabel, Family, formatValue, labelText, renderExposition, seriesKey, sumKey } from '../../njs/src/core/promText';
 import { histogram, parseExposition, sampleValue } from '../support/prometheus';
 
 const FAMS: Family[] = [
@@ -28,11 +28,11 @@ describe('Prometheus text rendering', () => {
     const a = labelText(['model'], ['a"1']);
     const b = labelText(['model'], ['b']);
     const stored: [string, number][] = [
-      [counterKey('x_total', a), 3], [counterKey('x_total', b), 1],
-      [bucketKey('x_seconds', a, 0), 2], [bucketKey('x_seconds', a, 2), 1], [sumKey('x_seconds', a), 5.25],
-      [bucketKey('x_seconds', b, 1), 4], [sumKey('x_seconds', b), 2],
+      [seriesKey('x_total', a), 3], [seriesKey('x_total', b), 1],
+      [bucketKey(seriesKey('x_seconds', a), 0), 2], [bucketKey(seriesKey('x_seconds', a), 2), 1], [sumKey(seriesKey('x_seconds', a)), 5.25],
+      [bucketKey(seriesKey('x_seconds', b), 1), 4], [sumKey(seriesKey('x_seconds', b)), 2],
       // Not listed families and malformed keys are ignored.
-      [counterKey('retired_total', a), 9], ['nonsense', 1], [bucketKey('x_seconds', a, 99), 1],
+      [seriesKey('retired_total', a), 9], ['nonsense', 1], [bucketKey(seriesKey('x_seconds', a), 99), 1],
     ];
     const text = renderExposition(FAMS, stored, [{ family: 'x_up', labels: '', value: 1 }]);
     const e = parseExposition(text);

@@ -50,7 +50,8 @@ export function labelText(names: string[], values: string[]): string {
   return s;
 }
 
-export function counterKey(family: string, labels: string): string {
+/** A series' key in the number zone: a counter's whole key, and the prefix of a histogram's. */
+export function seriesKey(family: string, labels: string): string {
   return family + '\n' + labels;
 }
 
@@ -62,12 +63,14 @@ export function bucketIndex(buckets: number[], v: number): number {
   return buckets.length;
 }
 
-export function bucketKey(family: string, labels: string, index: number): string {
-  return family + '\n' + labels + '\nb' + index;
+/** A histogram bucket's key, from the histogram's seriesKey. */
+export function bucketKey(series: string, index: number): string {
+  return series + '\nb' + index;
 }
 
-export function sumKey(family: string, labels: string): string {
-  return family + '\n' + labels + '\ns';
+/** A histogram's sum key, from its seriesKey. */
+export function sumKey(series: string): string {
+  return series + '\ns';
 }
 
 /** Go's strconv.ParseFloat reads what JS String() writes, except the infinities and NaN. */
