@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { invalidLogLines } from './logSchema';
+import { newLifetime } from './nginx';
 import { Stack, StackOptions, startStack } from './stack';
 
 export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
@@ -22,8 +23,11 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   let mark = 0;
   let allowed: RegExp | null = null;
   let accessMark = 0;
+  // Owned here, not by the stack: when beforeAll times out, startStack is still running and ref is
+  // still empty, yet afterAll must stop the nginx and mocks it has started (and any it starts later).
+  const life = newLifetime();
   beforeAll(async () => {
-    const stack = await startStack(typeof opts === 'function' ? opts() : opts);
+    const stack = await startStack(typeof opts === 'function' ? opts() : opts, life);
     Object.assign(ref, stack);
     ref.restart = async () => {
       await stack.restart();
@@ -34,7 +38,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     ref.allowErrorLog = (re: RegExp) => { allowed = re; };
   }, 60_000);
   afterAll(async () => {
-    if (ref.stop) await ref.stop();
+    await life.close();
   }, 30_000);
   beforeEach(() => {
     allowed = null;
