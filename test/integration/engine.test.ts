@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { CHAT, chatBody, EMBED, post } from '../support/clients';
 import { jsEngineFromEnv } from '../support/config';
@@ -42,6 +43,21 @@ function rid(tag: string): string {
 }
 function line(id: string): Promise<LogLine> {
   return waitForLogLine(() => gw.nginx.accessLog(), id);
+}
+
+/**
+ * POST on a connection of its own: after a reload the old worker closes its idle keep-alive
+ * connections, which fetch's pool would otherwise reuse ("other side closed").
+ */
+function postFresh(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; model: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, model: res.headers['x-mock-model'] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 describe(`the bundle on js_engine ${engine ?? 'default'}`, () => {
@@ -108,13 +124,12 @@ describe(`the bundle on js_engine ${engine ?? 'default'}`, () => {
       for (let i = 0; i < 40; i++) {
         const chat = i % 2 === 0;
         const res = chat
-          ? await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), AUTH)
-          : await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), AUTH);
+          ? await postFresh(`${gw.url}/v1/chat/completions`, chatBody(CHAT), AUTH)
+          : await postFresh(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), AUTH);
         expect(res.status).toBe(200);
-        expect(res.headers.get('x-mock-model')).toBe(chat ? CHAT : EMBED);
-        await res.arrayBuffer();
+        expect(res.model).toBe(chat ? CHAT : EMBED);
       }
-      const unknown = await post(`${gw.url}/v1/chat/completions`, chatBody('no-such-model'), AUTH);
+      const unknown = await postFresh(`${gw.url}/v1/chat/completions`, chatBody('no-such-model'), AUTH);
       expect(unknown.status).toBe(404);
     } finally {
       writeFileSync(routesConf, before);

@@ -55,6 +55,17 @@ export function jsEngineFromEnv(): JsEngine | null {
   throw new Error(`GW_JS_ENGINE=${v} is not an njs engine: use qjs (QuickJS) or njs, or unset it`);
 }
 
+/**
+ * GW_JS_CONTEXT_REUSE=<n>: `js_context_reuse n;` (njs >= 0.8.6; QuickJS contexts kept for reuse per
+ * worker, default 128; 0 makes a context per request). For measuring (bench/engines.ts), not tuning.
+ */
+function contextReuseFromEnv(): string {
+  const v = process.env.GW_JS_CONTEXT_REUSE;
+  if (v === undefined || v === '') return '';
+  if (!/^\d+$/.test(v)) throw new Error(`GW_JS_CONTEXT_REUSE=${v}: give a number of contexts (0 = none kept)`);
+  return ` js_context_reuse ${v};`;
+}
+
 export function renderNginxConf(o: RenderOptions): string {
   const dist = o.distDir ?? distDir;
   const engine = o.jsEngine === undefined ? jsEngineFromEnv() : o.jsEngine;
@@ -67,7 +78,7 @@ export function renderNginxConf(o: RenderOptions): string {
     __NGINX__: o.includeDir ?? nginxDir,
     __DIST__: dist,
     __ROUTES__: o.routesDir ?? join(dist, 'routes'),
-    __JS_ENGINE__: engine ? `js_engine ${engine};` : '',
+    __JS_ENGINE__: (engine ? `js_engine ${engine};` : '') + contextReuseFromEnv(),
   };
   let conf = readFileSync(join(nginxDir, 'nginx.conf.example'), 'utf8').replace(/__[A-Z_]+__/g, (k) => {
     if (!(k in values)) throw new Error(`nginx.conf.example: unknown placeholder ${k}`);
