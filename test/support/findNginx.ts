@@ -82,7 +82,7 @@ http {
     if (/dlopen\(\)/.test(text) && line) return `js module cannot load: ${line[0]}`;
     if (/unknown directive "js_(shared_dict_zone|var)"/.test(text) && jsModule) return `njs older than 0.8 (no js_shared_dict_zone): ${line ? line[0] : ''}`;
     if (/unknown directive "js_/.test(text)) return `no njs module (js_* directives unknown${jsModule ? '' : '; no ngx_http_js_module.so found: set GW_NJS_MODULE'})`;
-    if (engine && /invalid value "qjs"|js_engine/.test(text)) return `this njs has no QuickJS engine (${line ? line[0] : 'js_engine qjs refused'}); GW_JS_ENGINE=qjs needs njs >= 0.8.6 built with QuickJS, e.g. GW_NGINX_SUITE=sid`;
+    if (engine && /invalid value "qjs"|js_engine/.test(text)) return `this njs has no QuickJS engine (${line ? line[0] : 'js_engine qjs refused'}); GW_JS_ENGINE=qjs needs an njs built with QuickJS, >= 1.0.1 for the gateway (docs/versions.md), e.g. GW_NGINX_SUITE=sid`;
     return line ? line[0] : text.trim().split('\n').pop() ?? 'nginx -t failed';
   } finally {
     rmSync(dir, { recursive: true, force: true });
