@@ -96,7 +96,7 @@ parts.push('export default {\n  ' + table.join(',\n  ') + '\n};\n');
 const js = parts.join('\n');
 const bad = FORBIDDEN_RUNTIME.filter((re) => re.test(js));
 if (bad.length) {
-  console.error(`njs/build: the bundle uses what njs 0.8 lacks: ${bad.join(', ')}. Use Object.create(null) maps, indexed loops, and await into a variable before a call.`);
+  console.error(`njs/build: the bundle uses what njs 0.8 or QuickJS lacks: ${bad.join(', ')}. Use Object.create(null) maps, indexed loops, await into a variable before a call, and ES imports instead of require().`);
   process.exit(1);
 }
 writeFileSync(join(outdir, 'gateway.js'), js);
