@@ -51,4 +51,11 @@ describe('bundle in real nginx', () => {
     expect(top.filter((l) => !allowed.some((re) => re.test(l)))).toEqual([]);
     expect(top.filter((l) => l.startsWith('function __gw_load_'))).toHaveLength(Object.keys(groups).length);
   });
+
+  it('calls no require(): QuickJS (js_engine qjs) has none, built-ins come in as top-level imports', () => {
+    requireBundle();
+    const js = readFileSync(join(distDir, 'gateway.js'), 'utf8');
+    expect(js).not.toMatch(/\brequire\s*\(/);
+    expect(js).toMatch(/^import __gw_ext_fs from "fs";$/m);
+  });
 });
