@@ -4,10 +4,15 @@
  *     built bundle and routing data, container paths mapped to this checkout;
  *   - the CPU dev stack's config serves the conformance checks (test/support/stackChecks.ts) with
  *     mock vLLM servers started from compose/dev.yml's own command lines.
- * Upstream servers are compose service names (vllm-ocr:8000), which nginx resolves at start. Where
- * we may (root, util-linux unshare), nginx runs in a private mount namespace whose /etc/hosts maps
- * those names to loopback addresses, so the config is byte for byte the container's; elsewhere the
- * copied routes.conf names those addresses instead (the only difference; the test says which).
+ * Upstream servers are compose service names (vllm-ocr:8000 resolve), which nginx resolves at start
+ * and, on nginx >= 1.27.3, again through the resolver. Where we may (root, util-linux unshare), nginx
+ * runs in a private mount namespace whose /etc/hosts maps those names to loopback addresses, so the
+ * config is byte for byte the container's; elsewhere the copied routes.conf names those addresses
+ * instead (the only difference; the test says which). An nginx older than 1.27.3 (the provisioned
+ * 1.26) cannot parse `resolve`: it checks the config without it, and says so; the container's image
+ * is checked exactly with GW_NGINX_SUITE=sid or NGINX_BIN pointing at nginx >= 1.27.3.
+ * The running dev stack uses routes.conf without `resolve` on every nginx: no DNS server answers
+ * at 127.0.0.11 here, and its re-resolution is what the nginx -t check and the unit tests cover.
  *
  * compose.docker.test.ts runs the same checks against the real containers when an engine answers.
  */
@@ -18,7 +23,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { writeComposeSecrets } from '../../scripts/compose-secrets';
-import { C, generateNginxFiles, localizeNginxConf, writeFiles } from '../../scripts/gen-compose';
+import { C, generateNginxFiles, localizeNginxConf, NGINX_MIN_RESOLVE, versionAtLeast, withoutResolve, writeFiles } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
 import { projectRoot } from '../support/config';
 import { findNginx, NginxRuntime } from '../support/findNginx';
@@ -56,8 +61,9 @@ function namespaceWorks(): boolean {
 const useNamespace = process.env.GW_COMPOSE_TEST_REWRITE !== '1' && namespaceWorks();
 
 /** Renders what `npm run compose:gen` puts in dist/compose/ into `dir`, resolvable here. */
-function renderInto(dir: string, addr: Addresses): void {
+function renderInto(dir: string, addr: Addresses, opts: { resolve: boolean }): void {
   const files = generateNginxFiles();
+  if (!opts.resolve) files['routes/routes.conf'] = withoutResolve(files['routes/routes.conf']);
   // routes.conf preloads gw-routes.json from the container's routes folder: point it at `dir`.
   files['routes/routes.conf'] = files['routes/routes.conf'].replaceAll(`${C.routes}/`, `${join(dir, 'routes')}/`);
   if (!useNamespace) {
@@ -90,14 +96,20 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, service names via a private /etc/hosts' : 'routes.conf names loopback addresses: no mount namespace here'})`, () => {
   let rt: NginxRuntime;
+  let resolveOk = false;
   const built = join(work, 'dist-compose');
   const secrets = join(work, 'secrets');
 
   beforeAll(() => {
     requireBundle();
     const addr = loopbackAddresses();
-    rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'check');
-    renderInto(built, addr);
+    const found = findNginx({ quiet: true });
+    rt = nginxWithHosts(found, addr, 'check');
+    resolveOk = versionAtLeast(found.version, NGINX_MIN_RESOLVE);
+    if (!resolveOk) {
+      console.info(`compose.test.ts: nginx ${found.version} < ${NGINX_MIN_RESOLVE} cannot parse \`server ... resolve\`: nginx -t checks routes.conf without it (run with GW_NGINX_SUITE=sid or NGINX_BIN=<nginx >= ${NGINX_MIN_RESOLVE}> for the exact config)`);
+    }
+    renderInto(built, addr, { resolve: resolveOk });
     writeComposeSecrets(secrets, { tls: true });
     // compose/tls.yml mounts tls.crt/tls.key as the secrets gw_tls_cert/gw_tls_key.
     copyFileSync(join(secrets, 'tls.crt'), join(secrets, 'gw_tls_cert'));
@@ -111,6 +123,20 @@ describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, 
     expect(local).not.toMatch(/\/etc\/nginx\/gw\/|\/run\/gw\//);
     const r = nginxTest(rt, local, `t-${file}`);
     expect(r.output).toContain('syntax is ok');
+    expect(r.ok, r.output).toBe(true);
+    const routes = readFileSync(join(built, 'routes/routes.conf'), 'utf8');
+    expect(routes).toMatch(/^\s*zone upstream_be_ocr \d+k;$/m);
+    expect((routes.match(/ resolve;$/gm) ?? []).length, `resolve kept: nginx ${rt.version}`).toBe(resolveOk ? mockServices.length : 0);
+  });
+
+  it.runIf(versionAtLeast(findNginx({ quiet: true }).version, NGINX_MIN_RESOLVE))('nginx -t accepts a backend name that does not resolve yet (resolve: the gateway starts before its backends)', () => {
+    const text = readFileSync(join(built, 'nginx.conf'), 'utf8');
+    const routes = join(work, 'late-routes');
+    mkdirSync(routes, { recursive: true });
+    copyFileSync(join(built, 'routes/gw-routes.js'), join(routes, 'gw-routes.js'));
+    writeFileSync(join(routes, 'routes.conf'), 'upstream be_ocr { zone upstream_be_ocr 64k; server no-such-service.invalid:8000 resolve; }\n');
+    const local = localizeNginxConf(text, { prefix: join(work, 't-late'), jsModule: rt.jsModule, routesDir: routes });
+    const r = nginxTest(rt, local, 't-late');
     expect(r.ok, r.output).toBe(true);
   });
 
@@ -147,7 +173,7 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
       }
     }
     const rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'dev');
-    renderInto(built, addr);
+    renderInto(built, addr, { resolve: false });
     writeComposeSecrets(secrets);
     // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
     const run = join(work, 'dev-run');
