@@ -16,7 +16,7 @@
  *
  * compose.docker.test.ts runs the same checks against the real containers when an engine answers.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +214,17 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
     expect(args.join(' ')).toContain(target.url);
     const out = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
     expect(out.status, out.stderr).toBe(0);
+  });
+
+  it('gpu-smoke refuses the dev stack: its OCR backend is the mock, not a GPU model server (exit 2)', async () => {
+    const out = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/gpu-smoke.ts'), '--url', target.url, '--key', target.apiKey]);
+      let err = '';
+      p.stderr.on('data', (d) => { err += d; });
+      p.on('close', (code) => resolve({ code, err }));
+    });
+    expect(out.code, out.err).toBe(2);
+    expect(out.err).toMatch(/refused: the OCR backend .* is the CPU dev stack's mock \(x-mock-backend: be_ocr\)/);
   });
 
   it('leaves the error log clean', () => {
