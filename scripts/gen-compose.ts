@@ -607,9 +607,10 @@ export function generateCompose(plan = loadPlan()): Record<string, string> {
  * What the gateway container loads from dist/compose/ (a build output like the bundle, so a change
  * to nginx.conf.example or gen-config needs no commit here): `dir` defaults to dist/compose.
  */
-export function generateNginxFiles(plan = loadPlan()): Record<string, string> {
+export function generateNginxFiles(plan = loadPlan(), opts: { resolve?: boolean } = {}): Record<string, string> {
+  const routes = renderRoutesConf(plan.cfg, SOURCE, C.routes, { resolve: true });
   return {
-    'routes/routes.conf': renderRoutesConf(plan.cfg, SOURCE, C.routes, { resolve: true }),
+    'routes/routes.conf': opts.resolve === false ? withoutResolve(routes) : routes,
     'routes/gw-routes.js': renderRoutesModule(plan.cfg, SOURCE),
     'routes/gw-routes.json': renderRoutesJson(plan.cfg),
     'nginx.conf': renderContainerNginxConf({ tls: false }),
@@ -648,7 +649,10 @@ function main(argv: string[]): void {
     console.log('gen-compose: compose/ is up to date');
     return;
   }
-  const written = [...writeFiles(projectRoot, files), ...writeFiles(join(projectRoot, 'dist/compose'), generateNginxFiles(plan))];
+  // --no-resolve: for a GW_NGINX_IMAGE older than NGINX_MIN_RESOLVE, which cannot parse `resolve`.
+  const resolve = !argv.includes('--no-resolve');
+  if (!resolve) console.log(`gen-compose: --no-resolve: upstream names are resolved once, at start (nginx < ${NGINX_MIN_RESOLVE})`);
+  const written = [...writeFiles(projectRoot, files), ...writeFiles(join(projectRoot, 'dist/compose'), generateNginxFiles(plan, { resolve }))];
   for (const abs of written) console.log(`wrote ${relative(process.cwd(), abs)}`);
   for (const s of plan.servers) {
     console.log(`${s.service}: ${s.model} (${s.upstream}, ${s.replicas} replica${s.replicas > 1 ? 's' : ''} share max_inflight ${plan.cfg.models[s.model].max_inflight} -> --max-num-seqs ${s.maxNumSeqs}; GPU ${s.deviceIds.join(',')})`);

@@ -495,3 +495,14 @@ describe.skipIf(!hasPython)('the model server entrypoint under a real sh (compos
     }
   });
 });
+
+describe('gen-compose --no-resolve (an nginx image older than 1.27.3)', () => {
+  it('renders the same routes without `resolve`, keeping the zones', () => {
+    const a = generateNginxFiles(loadPlan())['routes/routes.conf'];
+    const b = generateNginxFiles(loadPlan(), { resolve: false })['routes/routes.conf'];
+    expect(a).toMatch(/ resolve;$/m);
+    expect(b).not.toMatch(/resolve/);
+    expect(b).toMatch(/zone upstream_be_ocr/);
+    expect(b).toBe(withoutResolve(a));
+  });
+});
