@@ -18,6 +18,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -229,6 +230,147 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
 
   it('leaves the error log clean', () => {
     const bad = (nginx?.errorLog() ?? '').split('\n').filter((l) => BAD_LOG.test(l));
+    expect(bad).toEqual([]);
+  });
+});
+
+/**
+ * A DNS server for the test: answers A queries from `table` (TTL 1 s), NXDOMAIN otherwise, the way
+ * Docker's embedded DNS at 127.0.0.11 answers service names.
+ */
+async function startDns(table: Record<string, string>): Promise<{ port: number; queries: string[]; close(): void }> {
+  const sock = createSocket('udp4');
+  const queries: string[] = [];
+  sock.on('message', (msg, rinfo) => {
+    let off = 12;
+    const labels: string[] = [];
+    while (off < msg.length && msg[off] !== 0) {
+      labels.push(msg.toString('ascii', off + 1, off + 1 + msg[off]));
+      off += msg[off] + 1;
+    }
+    const qEnd = off + 5;
+    const name = labels.join('.').toLowerCase();
+    const qtype = msg.readUInt16BE(off + 1);
+    queries.push(name);
+    const ip = qtype === 1 ? table[name] : undefined;
+    const head = Buffer.alloc(12);
+    msg.copy(head, 0, 0, 2);
+    head.writeUInt16BE(0x8180 | (ip || qtype !== 1 ? 0 : 3), 2); // response, RD+RA; NXDOMAIN for unknown names
+    head.writeUInt16BE(1, 4);
+    head.writeUInt16BE(ip ? 1 : 0, 6);
+    const parts = [head, msg.subarray(12, qEnd)];
+    if (ip) {
+      const ans = Buffer.alloc(16);
+      ans.writeUInt16BE(0xc00c, 0);
+      ans.writeUInt16BE(1, 2);
+      ans.writeUInt16BE(1, 4);
+      ans.writeUInt32BE(1, 6);
+      ans.writeUInt16BE(4, 10);
+      ip.split('.').forEach((o, i) => { ans[12 + i] = Number(o); });
+      parts.push(ans);
+    }
+    sock.send(Buffer.concat(parts), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  return { port: sock.address().port, queries, close: () => sock.close() };
+}
+
+const resolveRt = findNginx({ quiet: true });
+const canResolve = versionAtLeast(resolveRt.version, NGINX_MIN_RESOLVE);
+if (!canResolve) console.info(`compose.test.ts: the re-resolution check needs nginx >= ${NGINX_MIN_RESOLVE} (this is ${resolveRt.version}): skipped`);
+
+describe.runIf(canResolve)('the compose gateway config follows a model server to a new address (resolve, through a DNS server)', () => {
+  const built = join(work, 'dns-dist-compose');
+  const secrets = join(work, 'dns-secrets');
+  const mocks: MockVllm[] = [];
+  let moved: MockVllm;
+  let nginx: NginxHandle | undefined;
+  let dns: Awaited<ReturnType<typeof startDns>>;
+  const table: Record<string, string> = {};
+  const target = {} as StackTarget;
+
+  beforeAll(async () => {
+    requireBundle();
+    let addr: Addresses = {};
+    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
+      addr = loopbackAddresses();
+      try {
+        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
+        const ocr = parseMockArgs(mockServices.find(([n]) => n === 'vllm-ocr')![1].command ?? []);
+        moved = await startMockVllm({ ...ocr, host: addr['vllm-ocr'].replace(/\.\d+$/, '.200') });
+      } catch (e) {
+        await Promise.all(mocks.splice(0).map((m) => m.close()));
+        if (attempt >= 4) throw e;
+      }
+    }
+    Object.assign(table, addr);
+    dns = await startDns(table);
+    renderInto(built, addr, { resolve: true });
+    writeComposeSecrets(secrets);
+    const run = join(work, 'dns-run');
+    mkdirSync(join(run, 'secrets'), { recursive: true });
+    mkdirSync(join(run, 'state'), { recursive: true });
+    chmodSync(join(run, 'state'), 0o777);
+    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
+    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
+    const port = await freePort();
+    const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
+      prefix: run, jsModule: resolveRt.jsModule, routesDir: join(built, 'routes'),
+      listen: `127.0.0.1:${port}`, adminListen: `127.0.0.1:${await freePort()}`,
+    });
+    // The container's resolver is Docker's DNS; here, ours (valid=1s: the test need not wait 10 s).
+    expect(conf).toMatch(/resolver 127\.0\.0\.11 valid=10s ipv6=off;/);
+    const local = conf.replace(/resolver 127\.0\.0\.11 valid=10s/, `resolver 127.0.0.1:${dns.port} valid=1s`);
+    nginx = await startNginx(resolveRt, {
+      prefix: run, conf: local, host: '127.0.0.1', port,
+      env: { GW_ADMIN_TOKEN_FILE: join(run, 'secrets/gw_admin_token'), GW_KEYS_FILE: join(secrets, 'gw_keys.json'), GW_STATE_DIR: join(run, 'state') },
+    });
+    Object.assign(target, { url: `http://127.0.0.1:${port}`, apiKey: readFileSync(join(secrets, 'dev_api_key'), 'utf8').trim() });
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await Promise.all([...mocks, moved].filter(Boolean).map((m) => m.close()));
+    dns?.close();
+  });
+
+  /** POSTs to the OCR model until `done` says yes (at most `tries` rounds, 500 ms apart). */
+  async function ocrUntil(done: (status: number) => boolean, tries = 40): Promise<number> {
+    let status = 0;
+    for (let i = 0; i < tries; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 500));
+      const res = await fetch(`${target.url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${target.apiKey}` },
+        body: JSON.stringify({ model: 'ocr', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      status = res.status;
+      await res.text();
+      if (done(status)) return status;
+    }
+    return status;
+  }
+
+  it('reaches the OCR server by its name through the resolver, then at its new address after a "restart"', async () => {
+    const first = mocks.find((m) => m.host === table['vllm-ocr'])!;
+    expect(await ocrUntil((s) => s === 200)).toBe(200);
+    expect(first.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
+    expect(dns.queries).toContain('vllm-ocr');
+    // Docker recreates the container: the old address is gone, the name points at a new one.
+    await first.close();
+    mocks.splice(mocks.indexOf(first), 1);
+    table['vllm-ocr'] = moved.host;
+    expect(await ocrUntil((s) => s === 200 && (moved.stats.byPath['/v1/chat/completions'] ?? 0) > 0)).toBe(200);
+    expect(moved.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
+  });
+
+  it('lets the health probes and /v1/models reach the same names through the same resolver', async () => {
+    const check = stackChecks.find((c) => c.needsServiceDns);
+    expect(check).toBeDefined();
+    await check!.run(target);
+  });
+
+  it('leaves the error log free of crashes', () => {
+    const bad = (nginx?.errorLog() ?? '').split('\n').filter((l) => /\[(alert|emerg)\]|signal \d+|worker process \d+ exited/.test(l));
     expect(bad).toEqual([]);
   });
 });
