@@ -310,7 +310,8 @@ describe('operator endpoints on a public port', () => {
 
   it('/metrics → 404 not_found JSON for the public, whatever it sends; 200 with the admin token', async () => {
     await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT)); // at least one series with a key label
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${gw.adminToken}x` }, { authorization: gw.adminToken }, { 'x-forwarded-for': '127.0.0.1' }]) {
+    const tries: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${gw.adminToken}x` }, { authorization: gw.adminToken }, { 'x-forwarded-for': '127.0.0.1' }];
+    for (const headers of tries) {
       const r = await fetch(`${gw.url}/metrics?backends=1`, { headers });
       expect(r.status, JSON.stringify(headers)).toBe(404);
       expect(r.headers.get('content-type')).toMatch(/^application\/json/);
