@@ -65,9 +65,11 @@ describe('scanMultipartModel', () => {
       expect(scanMultipartModel(b, 'b'), cd).toMatchObject({ ok: true, model: 'w9' });
     }
   });
-  it('counts only the Content-Disposition header (was: any header with name="model")', () => {
-    const b = raw('--b', 'Content-Disposition: form-data; name="language"', 'X-Foo: a; name="model"', '', 'evil', '--b', 'Content-Disposition: form-data; name="model"', '', 'good', '--b--', '');
-    expect(scanMultipartModel(b, 'b')).toMatchObject({ ok: true, model: 'good' });
+  it('names parts by Content-Disposition only, and refuses name=model in another header (was: read from any header)', () => {
+    const ok = raw('--b', 'Content-Disposition: form-data; name="file"; filename="a.wav"', 'Content-Type: audio/wav; name="a.wav"', '', 'x', '--b', 'Content-Disposition: form-data; name="model"', '', 'good', '--b--', '');
+    expect(scanMultipartModel(ok, 'b')).toMatchObject({ ok: true, model: 'good' });
+    const decoy = raw('--b', 'Content-Disposition: form-data; name="language"', 'X-Foo: a; name="model"', '', 'evil', '--b', 'Content-Disposition: form-data; name="model"', '', 'good', '--b--', '');
+    expect(scanMultipartModel(decoy, 'b')).toMatchObject({ ok: false, error: 'invalid_multipart' });
   });
   it('refuses two model parts, however spelled (was: the last one)', () => {
     const b = raw('--b', 'Content-Disposition: form-data; name="model"', '', 'A', '--b', 'Content-Disposition: form-data; name=model', '', 'B', '--b--', '');

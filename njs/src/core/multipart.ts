@@ -7,7 +7,7 @@
  * (Starlette over python-multipart, what vLLM uses) reads it, or refuse with 400 where parsers could
  * read it differently: only the Content-Disposition header names a part; parameters are tokens or
  * quoted-strings, names case-insensitive, whitespace around "=" allowed (Python's email header
- * parser strips it); two "model" parts, two Content-Disposition headers, a duplicated parameter, an
+ * parser strips it); two "model" parts, name=model in another header of a part, two Content-Disposition headers, a duplicated parameter, an
  * RFC 2231 `name*`, folded header lines, a preamble and a model part with a transfer encoding are
  * refused rather than guessed at.
  */
@@ -19,6 +19,8 @@ const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]$/;
 /** RFC 2046 boundary: 1 to 70 bchars, not ending in a space. */
 const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 const MODEL_MAX = 1024;
+/** name=model (any quoting) in a header that is not Content-Disposition. */
+const DECOY = /(^|[;\s])name\s*\*?=\s*"?model("|;|\s|$)/i;
 
 function isOws(c: string): boolean {
   return c === ' ' || c === '\t';
@@ -108,6 +110,9 @@ function partName(headers: string): { name: string } | { error: string } {
       cd = line.slice(colon + 1);
     } else if (h === 'content-transfer-encoding') {
       cte = line.slice(colon + 1).trim().toLowerCase();
+    } else if (DECOY.test(line.slice(colon + 1))) {
+      // RFC 7578 ignores it, but a reader that greps the part headers for name="model" would not.
+      return { error: 'A multipart part header other than Content-Disposition names "model".' };
     }
   }
   if (cd === null) return { error: 'A multipart part has no Content-Disposition header.' };
