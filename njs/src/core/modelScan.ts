@@ -19,7 +19,7 @@ import { Bytes, ScanResult, scanFail, validUtf8 } from './bytes';
 
 const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93;
 const COMMA = 44, COLON = 58;
-/** Longest model value accepted, in bytes: names are short, and a huge one must not cost a walk. */
+/** Longest model accepted, in UTF-16 units as JSON.parse counts them: names are short. */
 const MODEL_MAX = 1024;
 /** A key spelling "stream" with every letter escaped (\u0073...) is 36 bytes; longer keys are neither. */
 const ESCAPED_KEY_MAX = 36;
