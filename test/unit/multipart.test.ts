@@ -89,6 +89,12 @@ describe('scanMultipartModel', () => {
     ];
     for (const b of bad) expect(scanMultipartModel(b, 'b'), b.toString()).toMatchObject({ ok: false });
   });
+  it('refuses more parts than the backend would take (bounds the work on a body of tiny parts)', () => {
+    const parts: string[] = [];
+    for (let i = 0; i < 2001; i++) parts.push('--b', 'Content-Disposition: form-data; name="x"', '', 'v');
+    expect(scanMultipartModel(raw(...parts, '--b', 'Content-Disposition: form-data; name="model"', '', 'A', '--b--', ''), 'b')).toMatchObject({ ok: false, error: 'invalid_multipart' });
+    expect(scanMultipartModel(raw(...parts.slice(0, 4 * 1999), '--b', 'Content-Disposition: form-data; name="model"', '', 'A', '--b--', ''), 'b')).toMatchObject({ ok: true, model: 'A' });
+  });
   it('does not trim the model: the backend reads the bytes as sent', () => {
     const b = raw('--b', 'Content-Disposition: form-data; name="model"', '', ' w1 ', '--b--', '');
     expect(scanMultipartModel(b, 'b')).toMatchObject({ ok: true, model: ' w1 ' });

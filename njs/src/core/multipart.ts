@@ -19,6 +19,8 @@ const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]$/;
 /** RFC 2046 boundary: 1 to 70 bchars, not ending in a space. */
 const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 const MODEL_MAX = 1024;
+/** Starlette (vLLM) refuses forms of more than 1000 fields and 1000 files; this bounds the walk. */
+const MAX_PARTS = 2000;
 /** name=model (any quoting) in a header that is not Content-Disposition. */
 const DECOY = /(^|[;\s])name\s*\*?=\s*"?model("|;|\s|$)/i;
 
@@ -134,7 +136,8 @@ export function scanMultipartModel(b: Bytes, boundary: string): ScanResult {
   }
   let pos = 0;
   let found: ScanResult | null = null;
-  for (;;) {
+  for (let n = 0; ; n++) {
+    if (n > MAX_PARTS) return scanFail('invalid_multipart', 'The multipart body has more than ' + MAX_PARTS + ' parts.');
     const after = pos + delim.length;
     // "--" after a delimiter closes the body.
     if (b[after] === 45 && b[after + 1] === 45) break;
