@@ -105,8 +105,8 @@ describe('one rule for model, through nginx (issue 13)', () => {
     }
   });
 
-  it('refuses invalid UTF-8 in a small body and in the model of a large one (njs decodes it as Node does)', async () => {
-    const small = Buffer.concat([Buffer.from('{"model":"model-a","messages":[],"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+  it('refuses invalid UTF-8 in the model of a small and a large body (njs decodes it as Node does)', async () => {
+    const small = Buffer.concat([Buffer.from('{"messages":[],"model":"model-a'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
     const large = Buffer.concat([Buffer.from(`{"messages":["${pad}"],"model":"model-a`), Buffer.from([0xff]), Buffer.from('"}')]);
     for (const body of [small, large]) {
       const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...auth } });

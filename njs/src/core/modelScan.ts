@@ -192,6 +192,17 @@ export function scanModel(b: Bytes): ScanResult {
  */
 export const PARSE_WHOLE_MAX = 8192;
 
+/** How many times the bytes `"model"` occur in b, counting to 2 at most: byte searches for "m". */
+function modelTokens(b: Bytes): number {
+  let n = 0;
+  for (let k = b.indexOf(109); k >= 0; k = b.indexOf(109, k + 1)) {
+    if (b[k - 1] === QUOTE && b[k + 1] === 111 && b[k + 2] === 100 && b[k + 3] === 101 && b[k + 4] === 108 && b[k + 5] === QUOTE) {
+      if (++n > 1) break;
+    }
+  }
+  return n;
+}
+
 /**
  * The model of a JSON body, by whichever of JSON.parse or the scanner is cheaper for its size, with
  * the same answer either way. JSON.parse keeps the last of duplicate keys without saying so, so a
@@ -202,8 +213,6 @@ export const PARSE_WHOLE_MAX = 8192;
 export function findModel(b: Bytes): ScanResult {
   if (b.length === 0 || b.length > PARSE_WHOLE_MAX) return scanModel(b);
   let text = b.toString('utf8', 0, b.length);
-  // toString replaces invalid UTF-8 with U+FFFD; Python's strict decoder refuses the body instead.
-  if (text.indexOf('\ufffd') >= 0 && !validUtf8(b, 0, b.length)) return scanFail('invalid_json', 'The request body is not valid UTF-8.');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let v: unknown;
   try {
@@ -212,9 +221,12 @@ export function findModel(b: Bytes): ScanResult {
     return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + String((e as Error).message) + '.');
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
-  const at = text.indexOf('"model"');
-  if ((at >= 0 && text.indexOf('"model"', at + 7) >= 0) || text.indexOf('\\u006') >= 0) return scanModel(b);
+  // njs string searches cost a native call per position; these are byte searches.
+  if (modelTokens(b) > 1 || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
   const o = v as { model?: unknown; stream?: unknown };
+  // toString turned invalid UTF-8 into U+FFFD; the scanner checks the model's own bytes, as on
+  // larger bodies (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
+  if (typeof o.model === 'string' && o.model.indexOf('\ufffd') >= 0) return scanModel(b);
   if (!Object.prototype.hasOwnProperty.call(o, 'model')) return scanFail('missing_model', 'You must provide a model parameter.');
   if (typeof o.model !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
   if (o.model.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');
