@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { projectRoot } from '../support/config';
+import { findNginx } from '../support/findNginx';
 import { sleep, waitForPort } from '../support/nginx';
 import { freePort } from '../support/stack';
 
@@ -237,6 +238,27 @@ describe('npm start stops everything it started', () => {
   });
 });
 
+describe('ps', () => {
+  const bin = findNginx({ quiet: true }).bin;
+  const throughLoader = readFileSync(bin).subarray(0, 2).toString() === '#!';
+  if (throughLoader) console.warn(`lifecycle: ${bin} is a script that runs nginx through the loader (no patchelf when it was provisioned): the ps test is skipped`);
+
+  it.skipIf(throughLoader)('shows the gateway as "nginx: master process" and "nginx: worker process"', async () => {
+    const run = await launched();
+    const p = pidsOf(run);
+    const args = (pid: number) => execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    const comm = (pid: number) => execFileSync('ps', ['-o', 'comm=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    expect(args(p.master)).toMatch(/^nginx: master process /);
+    expect(comm(p.master)).toBe('nginx');
+    for (const w of p.workers) {
+      expect(args(w)).toBe('nginx: worker process');
+      expect(comm(w)).toBe('nginx');
+    }
+    process.kill(p.node, 'SIGTERM');
+    await expectAllGone(run, [p.node, p.master, ...p.workers]);
+  });
+});
+
 describe('npm run stop', () => {
   it('stops a gateway started in the background, refuses a second start in the same run folder, and is idempotent', async () => {
     const run = await launched();
@@ -268,7 +290,10 @@ describe('start-up', () => {
 
   it('fails with nginx\'s bind() error and exit 1 when another program holds the port, and leaves nothing behind', async () => {
     const port = await freePort();
-    holder = createServer((s) => s.end('not the gateway\n'));
+    holder = createServer((s) => {
+      s.on('error', () => undefined); // readiness probes connect and reset
+      s.end('not the gateway\n');
+    });
     await new Promise<void>((r) => holder!.listen(port, '127.0.0.1', () => r()));
     const run = await launch({ port });
     const { code } = await Promise.race([run.exit, sleep(60_000).then(() => ({ code: -1, signal: null }))]);
