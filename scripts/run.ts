@@ -177,7 +177,8 @@ function shutdown(code: number): Promise<never> {
 // Before anything starts, so a signal during start-up still stops what was started.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
-    say(`${sig}: stopping nginx${mocks.length ? ' and the mock backends' : ''}`);
+    // Ctrl-C reaches npm and this process at once, and npm forwards its copy: say it once
+    if (!stopping) say(`${sig}: stopping nginx${mocks.length ? ' and the mock backends' : ''}`);
     void shutdown(0);
   });
 }
