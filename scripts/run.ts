@@ -188,6 +188,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 // to here, which is how it is noticed.
 const chain = ancestry();
 setInterval(() => {
+  if (stopping) return;
   for (let i = 0; i + 1 < chain.length; i++) {
     if (ppidOf(chain[i]) !== chain[i + 1]) {
       say(`the process that started the gateway (pid ${chain[chain.length - 1]}) or one between it and this one (pid ${chain[i + 1]}) is gone: stopping`);
