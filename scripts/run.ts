@@ -323,7 +323,7 @@ async function start(): Promise<void> {
   console.log(`
 gateway: ${base}  (nginx ${rt.version}, pid ${handle.pid}; config ${shown(configPath)}; logs in ${shown(join(runDir, 'logs'))})${auth ? '' : '\nAPI keys are OFF (GW_AUTH=off).'}${ownKeys && auth ? `\nAPI keys from ${ownKeys}: put one of them in $YOUR_KEY.` : ''}
 In another terminal:
-  curl ${base}/v1/chat/completions${keyHeader} -d '{"model":"${Object.keys(cfg.models)[0]}","messages":[{"role":"user","content":"hi"}]}'
+  curl ${base}/v1/chat/completions${keyHeader} --json '{"model":"${Object.keys(cfg.models)[0]}","messages":[{"role":"user","content":"hi"}]}'
   curl http://${adminListen}/admin/usage -H ${adminHeader}
 Ctrl-C here or \`${stopHint}\` stops the gateway${mocks.length ? ' and the mock backends' : ''}.`);
 }
