@@ -213,7 +213,7 @@ describe('admin API', () => {
       expect(await chatStatus(k.key)).toBe(200);
       expect(gw.errorLogSinceTestStart()).toMatch(/must be writable by the nginx workers/);
     } finally {
-      chmodSync(gw.stateDir, 0o777);
+      chmodSync(gw.stateDir, 0o700);
     }
   });
 
