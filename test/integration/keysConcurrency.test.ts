@@ -211,7 +211,7 @@ describe('key store under concurrent changes', () => {
       await Promise.all(ids.map(async (id) => { if ((await admin('DELETE', `/admin/keys/${id}`)).status === 200) revoked(id); }));
     }
     console.log(`admin race: ${calls} admin calls, ${probes} probes, ${late.length} late, ${extra.length} extra`);
-    expect(calls).toBeGreaterThan(300);
+    expect(calls).toBeGreaterThan(150);
     expect(late).toEqual([]);
     expect(extra).toEqual([]);
   }, 60_000);

@@ -206,8 +206,9 @@ function trustProblem(path: string, source: 'file' | 'admin'): string | null {
 function stamp(path: string): string {
   try {
     const st = fs.statSync(path);
-    // The inode changes on every write+rename, even one within the same millisecond and size.
-    return String(st.ino) + ':' + String(st.mtimeMs) + ':' + String(st.size);
+    // The inode changes on every write+rename, even one within the same millisecond and size; the
+    // ctime on chmod/chown, so a file refused for its mode is read again once that is fixed.
+    return String(st.ino) + ':' + String(st.mtimeMs) + ':' + String(st.ctimeMs) + ':' + String(st.size);
   } catch (e) {
     return 'absent';
   }
