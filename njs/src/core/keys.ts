@@ -82,8 +82,9 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; message: string
  * /admin/keys/<id> and in logs, so "." and ".." (which nginx folds out of a URI) and anything
  * needing escapes are impossible by construction.
  */
-export const ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9._-]{0,63}';
-const ID_RE = new RegExp('^' + ID_PATTERN + '$');
+// A literal, not new RegExp(): njs 0.8 runs this module's top level in every request's VM, and a
+// literal is compiled once, with the bundle.
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const ID_RULE = 'a letter or digit followed by up to 63 letters, digits, ".", "_" or "-"';
 
 export function validKeyId(id: unknown): boolean {

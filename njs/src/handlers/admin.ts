@@ -7,7 +7,7 @@
  *   DELETE /admin/keys/{id}          revoke (takes effect at once in every worker)
  *   POST   /admin/keys/{id}/rotate   new secret for the same id and settings; the old one stops working
  * Every change runs under the key store's lock and is in force in every worker, and in the state
- * file, before it is answered (docs/api-keys.md#guarantees). Ids: core/keys.ts ID_PATTERN.
+ * file, before it is answered (docs/api-keys.md#guarantees). Ids: core/keys.ts validKeyId.
  * Returns: 401 invalid_admin_token, 503 admin_disabled, 400 invalid_json | invalid_request,
  * 404 key_not_found | not_found, 405 method_not_allowed, 409 key_read_only, 413 (nginx), 500.
  */

@@ -248,7 +248,7 @@ export function syncSource(source: 'file' | 'admin', force: boolean): string[] {
     const rec = records[i];
     const existing = readRecord(rec.id);
     if (existing !== null && existing.source !== source) {
-      errors.push(path + ': id "' + rec.id + '" is already used by a ' + existing.source + ' key; skipped');
+      errors.push(path + ': id "' + rec.id + '" is already used by a key from ' + (existing.source === 'file' ? 'GW_KEYS_FILE' : 'the admin API') + '; skipped');
       continue;
     }
     seen[rec.id] = true;
