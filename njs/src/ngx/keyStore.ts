@@ -315,6 +315,11 @@ export function persist(): boolean {
       expires_at: k.expires_at, disabled: k.disabled, created_at: k.created_at };
   }) }, null, 1);
   const tmp = path + '.tmp.' + process.pid;
+  try {
+    fs.unlinkSync(tmp); // a leftover of a dead worker with this pid keeps its mode; start from none
+  } catch (e) {
+    // none: the usual case
+  }
   fs.writeFileSync(tmp, body, { mode: 0o600 });
   fs.renameSync(tmp, path);
   dict().set('meta:stamp:admin', stamp(path));
