@@ -75,6 +75,19 @@ export function findByHash(hash: string): KeyRecord | null {
   return typeof id === 'string' ? currentRecord(hash, readRecord(id)) : null;
 }
 
+/**
+ * The request path's lookup of a presented key's hash: two dict reads for a known key. Only a miss
+ * checks that the key files are loaded (a cold start: loads them, then looks again); until the
+ * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
+ */
+export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): KeyRecord | null {
+  const rec = findByHash(hash);
+  if (rec !== null || dict().get('meta:loaded') === '1') return rec;
+  const problems = ensureLoaded();
+  for (let i = 0; i < problems.length; i++) log.warn('gw: keys: ' + problems[i]);
+  return findByHash(hash);
+}
+
 export function findById(id: string): KeyRecord | null {
   return readRecord(id);
 }
