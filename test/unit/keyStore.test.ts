@@ -6,6 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyUpdate, KeyRecord, newRecord } from '../../njs/src/core/keys';
 
@@ -22,9 +25,10 @@ interface KeyStore {
   list(): KeyRecord[];
   tryExclusive<T>(fn: () => T): { ok: true; value: T } | { ok: false };
   exclusive<T>(waitMs: number, fn: () => T): Promise<{ ok: true; value: T } | { ok: false }>;
+  lookup(hash: string, log: { warn(m: string): void }): KeyRecord | null;
 }
 const modulePath = '../../njs/src/ngx/keyStore';
-const { create, exclusive, findByHash, findById, list, revoke, tryExclusive, update } = (await import(/* @vite-ignore */ modulePath)) as KeyStore;
+const { create, exclusive, findByHash, findById, list, lookup, revoke, tryExclusive, update } = (await import(/* @vite-ignore */ modulePath)) as KeyStore;
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -175,5 +179,50 @@ describe('keyStore: the lock', () => {
     const res = tryExclusive(() => { lock.data.set('lock', 'other-worker'); return 0; });
     expect(res.ok).toBe(true);
     expect(lock.data.get('lock')).toBe('other-worker');
+  });
+});
+
+describe('keyStore.lookup (the request path)', () => {
+  it('loads the key files on the first miss after a start, then answers hits from the dict alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-unit-keys-'));
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha('sk-ops')}` }, { id: '..', hash: `sha256:${sha('sk-dots')}` }] }), { mode: 0o644 });
+    const saved = process.env.GW_KEYS_FILE;
+    process.env.GW_KEYS_FILE = file;
+    try {
+      const warned: string[] = [];
+      expect(lookup(sha('sk-ops'), { warn: (m) => warned.push(m) })?.id).toBe('ops');
+      expect(keys.data.get('meta:loaded')).toBe('1');
+      expect(warned).toEqual([`gw: keys: ${file}: keys[1]: "id" must be a letter or digit followed by up to 63 letters, digits, ".", "_" or "-".`]);
+      expect(lookup(sha('sk-dots'), { warn: (m) => warned.push(m) })).toBeNull();
+      // A hit reads the index and the record, nothing else.
+      const reads: string[] = [];
+      const get = keys.get;
+      keys.get = (k: string) => { reads.push(k); return get(k); };
+      expect(lookup(sha('sk-ops'), { warn: () => undefined })?.id).toBe('ops');
+      expect(reads).toEqual([`h:${sha('sk-ops')}`, 'i:ops']);
+    } finally {
+      if (saved === undefined) delete process.env.GW_KEYS_FILE;
+      else process.env.GW_KEYS_FILE = saved;
+    }
+  });
+
+  it('a keys file others can write is not loaded', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-unit-keys-'));
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha('sk-ops')}` }] }));
+    chmodSync(file, 0o666);
+    const saved = process.env.GW_KEYS_FILE;
+    process.env.GW_KEYS_FILE = file;
+    try {
+      const warned: string[] = [];
+      expect(lookup(sha('sk-ops'), { warn: (m) => warned.push(m) })).toBeNull();
+      expect(warned[0]).toMatch(/is writable by group or others \(mode 666\); refused: chmod 600/);
+    } finally {
+      if (saved === undefined) delete process.env.GW_KEYS_FILE;
+      else process.env.GW_KEYS_FILE = saved;
+    }
   });
 });
