@@ -164,7 +164,9 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
     }
   } finally {
     await fleet.stop();
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    // GW_BENCH_KEEP_CALLGRIND=1 keeps the callgrind files for callgrind_annotate (where the instructions go).
+    if (process.env.GW_BENCH_KEEP_CALLGRIND) log(`instructions: callgrind files kept in ${dir}`);
+    else if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   }
   return report;
 }

@@ -4,7 +4,7 @@
  * applies the returned increments to the `gw_metrics` number zone with atomic `incr`.
  * docs/observability.md#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
-import { bucketIndex, bucketKey, escapeLabel, Family, LATENCY_BUCKETS, seriesKey, sumKey } from './promText';
+import { bucketIndex, escapeLabel, Family, LATENCY_BUCKETS } from './promText';
 
 export const FAMILIES: Family[] = [
   { name: 'gw_build_info', type: 'gauge', help: 'Gateway, nginx and njs versions; always 1.' },
@@ -84,15 +84,6 @@ export function statusClass(status: string): string {
 /** Receives each shared-dict key and the amount to add to it. */
 export type AddIncrement = (key: string, delta: number) => void;
 
-// The series key is built once per histogram: njs 0.8 pays ~0.3 us per string `+`, ~1.5 us per
-// small array, and this runs in every request's log phase.
-function observe(add: AddIncrement, family: string, labels: string, seconds: number): void {
-  if (!(seconds >= 0)) return;
-  const series = seriesKey(family, labels);
-  add(bucketKey(series, bucketIndex(LATENCY_BUCKETS, seconds)), 1);
-  add(sumKey(series), seconds);
-}
-
 function nonNegative(v: string): number {
   if (v === '') return NaN;
   const n = Number(v);
@@ -102,26 +93,54 @@ function nonNegative(v: string): number {
 /**
  * Calls add() with the increments for one request; none when it was not an API request (no model
  * was routed and the gateway made no error: /metrics, /health, the model list and the like are not
- * counted). Keys come from promText's seriesKey/bucketKey/sumKey.
+ * counted). Keys follow promText's seriesKey/bucketKey/sumKey layout, built inline: this runs in
+ * every request's log phase, and njs 0.8 pays for each call and each string `+` (docs/benchmarks.md).
+ * A zero observation adds nothing to a histogram's sum (an absent sum renders as 0).
  * Labels are bounded by configuration: `model` is a routed (configured) name, never the client's
  * raw string; `key_id` comes from the key store.
  */
 export function requestIncrements(f: RequestFacts, add: AddIncrement): void {
-  if (f.model === '' && f.errorCode === '') return;
-  const m = 'model="' + escapeLabel(f.model) + '"';
-  add(seriesKey('gw_requests_total', m + ',status_class="' + statusClass(f.status) + '",key_id="' + escapeLabel(f.keyId) + '"'), 1);
-  observe(add, 'gw_request_duration_seconds', m, nonNegative(f.requestTime));
-  if (f.model === '') return;
+  const model = f.model;
+  if (model === '' && f.errorCode === '') return;
+  const m = '\nmodel="' + escapeLabel(model) + '"';
+  const st = f.status;
+  const c = st.length === 3 ? st.charAt(0) : '';
+  add('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + escapeLabel(f.keyId) + '"', 1);
+  let s = nonNegative(f.requestTime);
+  if (s >= 0) {
+    add('gw_request_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
+    if (s > 0) add('gw_request_duration_seconds' + m + '\ns', s);
+  }
+  if (model === '') return;
   const upstream = sumTimes(f.upstreamResponseTime);
-  observe(add, 'gw_upstream_response_duration_seconds', m, upstream);
-  observe(add, 'gw_upstream_header_duration_seconds', m, sumTimes(f.upstreamHeaderTime));
-  if (f.stream === '1') observe(add, 'gw_time_to_first_token_seconds', m, nonNegative(f.ttftMs) / 1000);
+  if (upstream >= 0) {
+    add('gw_upstream_response_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, upstream), 1);
+    if (upstream > 0) add('gw_upstream_response_duration_seconds' + m + '\ns', upstream);
+  }
+  s = sumTimes(f.upstreamHeaderTime);
+  if (s >= 0) {
+    add('gw_upstream_header_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
+    if (s > 0) add('gw_upstream_header_duration_seconds' + m + '\ns', s);
+  }
+  if (f.stream === '1') {
+    s = nonNegative(f.ttftMs) / 1000;
+    if (s >= 0) {
+      add('gw_time_to_first_token_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
+      if (s > 0) add('gw_time_to_first_token_seconds' + m + '\ns', s);
+    }
+  }
   // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
   // those refused before the queue (they would pile up as zero-second waits).
   const queued = nonNegative(f.queueMs);
-  if (queued > 0 || upstream >= 0) observe(add, 'gw_queue_wait_seconds', m, (queued >= 0 ? queued : 0) / 1000);
-  const pt = nonNegative(f.promptTokens);
-  const ct = nonNegative(f.completionTokens);
-  if (pt > 0) add(seriesKey('gw_tokens_total', m + ',type="prompt"'), pt);
-  if (ct > 0) add(seriesKey('gw_tokens_total', m + ',type="completion"'), ct);
+  if (queued > 0) {
+    s = queued / 1000;
+    add('gw_queue_wait_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
+    add('gw_queue_wait_seconds' + m + '\ns', s);
+  } else if (upstream >= 0) {
+    add('gw_queue_wait_seconds' + m + '\nb0', 1);
+  }
+  s = nonNegative(f.promptTokens);
+  if (s > 0) add('gw_tokens_total' + m + ',type="prompt"', s);
+  s = nonNegative(f.completionTokens);
+  if (s > 0) add('gw_tokens_total' + m + ',type="completion"', s);
 }

@@ -4,27 +4,43 @@
  * `access_log /dev/null gw_null if=$gw_request_end;` (nginx.conf.example): a js_set is computed
  * when a log line needs it, i.e. after the response ended, on client aborts too (njs-facts §7).
  * It always returns "" so the /dev/null line is never written.
+ * Reads $gw_usage_done (and sets it: a second evaluation, e.g. a `nocache` js_set, records
+ * nothing) and $gw_end_facts, one variable holding every fact the concerns need (core/endFacts.ts).
  * Each concern it runs is independent and guarded: one failing never skips the others.
- * Reads: see each concern (ledger: $gw_model, $gw_key_id, $status, $gw_*_tokens; metrics:
- * ngx/metricsRecorder.ts).
  * Keep every line at the same level as the other access_log lines, or nginx drops the inherited
  * ones; `access_log off` in a location disables this hook there.
  */
+import { EndFacts, parseEndFacts } from '../core/endFacts';
 import { recordRequestMetrics } from '../ngx/metricsRecorder';
 import { recordUsage } from '../ngx/usageStore';
 
 type EndRequest = Pick<NginxHTTPRequest, 'variables' | 'error'>;
 
-function run(r: EndRequest, name: string, fn: (r: EndRequest) => void): void {
-  try {
-    fn(r);
-  } catch (e) {
-    r.error('gw: ' + name + ' failed in requestEnd: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
-  }
+function fail(r: EndRequest, name: string, e: unknown): void {
+  r.error('gw: ' + name + ' failed in requestEnd: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
 }
 
 export function requestEnd(r: EndRequest): string {
-  run(r, 'ledger', recordUsage);
-  run(r, 'metrics', recordRequestMetrics);
+  let f: EndFacts | null;
+  try {
+    const v = r.variables;
+    if (v.gw_usage_done) return '';
+    v.gw_usage_done = '1';
+    f = parseEndFacts(v.gw_end_facts || '');
+  } catch (e) {
+    fail(r, 'facts', e);
+    return '';
+  }
+  if (f === null) return '';
+  try {
+    recordUsage(f);
+  } catch (e) {
+    fail(r, 'ledger', e);
+  }
+  try {
+    recordRequestMetrics(f);
+  } catch (e) {
+    fail(r, 'metrics', e);
+  }
   return '';
 }

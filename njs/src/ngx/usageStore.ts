@@ -3,8 +3,8 @@
  * core/usageLedger.ts). Every write is an atomic `incr`, so all workers add into the same counters.
  * When the zone is not declared (logging-http.conf not included) recording is a no-op.
  */
+import { EndFacts } from '../core/endFacts';
 import { LedgerField, LedgerFilter, LedgerRow, ledgerIncrements, ledgerKeyTail, ledgerRows, keysOfDay, usageFromVars, utcDay } from '../core/usageLedger';
-import { getVar, setVar } from './vars';
 
 export const USAGE_ZONE = 'gw_usage';
 
@@ -14,21 +14,18 @@ function zone(): NgxSharedDict<number> | null {
 }
 
 /**
- * Adds one finished request to the ledger (log phase). Idempotent per request: $gw_usage_done
- * guards against a second run (a `nocache` js_set or two access_log lines evaluating it twice).
+ * Adds one finished request to the ledger (log phase; handlers/requestEnd.ts runs it once per
+ * request).
  */
-export function recordUsage(r: Pick<NginxHTTPRequest, 'variables'>): void {
-  if (getVar(r, 'gw_usage_done') !== '') return;
-  setVar(r, 'gw_usage_done', '1');
+export function recordUsage(f: EndFacts): void {
+  const model = f.model;
+  if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
   const d = zone();
   if (d === null) return;
-  const model = getVar(r, 'gw_model');
-  if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
-  const usage = usageFromVars(getVar(r, 'gw_prompt_tokens'), getVar(r, 'gw_completion_tokens'), getVar(r, 'gw_total_tokens'));
-  const status = parseInt(r.variables.status || '0', 10);
+  const usage = usageFromVars(f.promptTokens, f.completionTokens, f.totalTokens);
   const head = utcDay(Date.now()) + '|';
-  const tail = ledgerKeyTail(getVar(r, 'gw_key_id'), model);
-  ledgerIncrements(model, status, usage, function (field: LedgerField, delta: number) {
+  const tail = ledgerKeyTail(f.keyId, model);
+  ledgerIncrements(model, parseInt(f.status, 10), usage, function (field: LedgerField, delta: number) {
     d.incr(head + field + tail, delta, 0);
   });
 }
