@@ -43,8 +43,10 @@ function isWs(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
 
+// No isFinite/Math.floor for the usual integer: njs 0.8 pays for every call, and this runs per response.
 function tokenCount(v: unknown): number | null {
-  return typeof v === 'number' && isFinite(v) && v >= 0 ? Math.floor(v) : null;
+  if (typeof v !== 'number' || !(v >= 0) || v === Infinity) return null;
+  return v % 1 === 0 ? v : Math.floor(v);
 }
 
 /** `{"prompt_tokens":..}` text → Usage; null when it carries no token count. */
@@ -150,11 +152,33 @@ function scanCandidates(s: UsageScanner, buf: Buffer): void {
   }
 }
 
+/**
+ * The usual case in few calls: a fresh scanner (nothing carried over) and a chunk whose last
+ * `"usage"` key is written `"usage":{...}` with a flat object that closes in this chunk. True
+ * when it took the chunk; false leaves the chunk, untouched, to the general path.
+ */
+function fastUsage(s: UsageScanner, buf: Buffer, n: number): boolean {
+  const at = buf.lastIndexOf(KEY);
+  if (at < 0 || buf[at + 7] !== 58 /* : */ || buf[at + 8] !== 123 /* { */) return false;
+  const close = buf.indexOf(125 /* } */, at + 9);
+  if (close < 0 || close > at + MAX_OBJECT) return false;
+  const open = buf.indexOf(123, at + 9);
+  if (open >= 0 && open < close) return false;
+  const u = parseUsageObject(buf.toString('utf8', at + 8, close + 1));
+  if (u === null) return false;
+  s.usage = u;
+  // As the general path: keep the tail if it may begin a key split across chunks.
+  const q = buf.lastIndexOf(34);
+  if (q > n - KEY.length) s.carry = buf.toString('utf8', q, n);
+  return true;
+}
+
 /** Feeds one body chunk (any size, any split). Returns true when `s.usage` changed. */
 export function feedUsage(s: UsageScanner, buf: Buffer): boolean {
   const before = s.usage;
   const n = buf.length;
   if (n === 0) return false;
+  if (s.capture === null && s.carry === '' && fastUsage(s, buf, n)) return true;
   const short = n < KEY.length - 1;
   // The stream's last bytes when this chunk is too short to hold a key prefix on its own.
   let tail = '';

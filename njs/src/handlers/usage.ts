@@ -53,9 +53,12 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
     }
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (feedUsage(scanner, buf) && scanner.usage !== null) {
-      setVar(r, 'gw_prompt_tokens', String(scanner.usage.prompt));
-      setVar(r, 'gw_completion_tokens', String(scanner.usage.completion));
-      setVar(r, 'gw_total_tokens', String(scanner.usage.total));
+      // Inline (no setVar/String calls): njs 0.8 pays for each call, and this runs per response.
+      const u = scanner.usage;
+      const v = r.variables;
+      v.gw_prompt_tokens = '' + u.prompt;
+      v.gw_completion_tokens = '' + u.completion;
+      v.gw_total_tokens = '' + u.total;
     }
   } catch (e) {
     r.error('gw: usage failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
