@@ -112,3 +112,30 @@ describe('probeUsage / parseUsageObject', () => {
     expect(parseUsageObject('{')).toBeNull();
   });
 });
+
+describe('feedUsage fast path', () => {
+  // The fast path takes a chunk only when it is sure; otherwise the general path decides. Both must
+  // agree on any body cut anywhere, including keys and objects split across chunks.
+  const bodies = [
+    '{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}',
+    '{"usage":{"prompt_tokens":3,"completion_tokens":4},"x":"\\"usage\\":{\\"prompt_tokens\\":99}"}',
+    '{"usage": {"prompt_tokens":1}, "usage2":{"prompt_tokens":5}}',
+    '{"usage":{"prompt_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}',
+    '{"usage":{"prompt_tokens":"x"}}',
+    '{"usage":null}',
+    'data: {"usage":{"prompt_tokens":1}}\n\ndata: {"usage":{"prompt_tokens":2,"completion_tokens":3}}\n\ndata: [DONE]\n\n',
+  ];
+  it('finds the same usage as a byte-by-byte feed, for every single cut', () => {
+    for (const text of bodies) {
+      const b = Buffer.from(text);
+      const oneByOne = scan(splitEvery(b, 1));
+      expect(scan([b])).toEqual(oneByOne);
+      for (let cut = 1; cut < b.length; cut++) expect(scan([b.subarray(0, cut), b.subarray(cut)])).toEqual(oneByOne);
+    }
+  });
+  it('reads a fractional count as its floor and refuses negative or infinite ones', () => {
+    expect(scan([Buffer.from('{"usage":{"prompt_tokens":2.7,"completion_tokens":1}}')])).toEqual({ prompt: 2, completion: 1, total: 3 });
+    expect(scan([Buffer.from('{"usage":{"prompt_tokens":-1}}')])).toBeNull();
+    expect(scan([Buffer.from('{"usage":{"prompt_tokens":1e999}}')])).toBeNull();
+  });
+});
