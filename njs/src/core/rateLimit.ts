@@ -14,9 +14,11 @@ export interface Counter {
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSec: number; limit: 'rpm' | 'burst' };
 
+/** nowMs: integer milliseconds (Date.now()). */
 export function checkRate(c: Counter, id: string, rpm: number, burst: number, nowMs: number): RateDecision {
   if (burst > 0) {
-    const sec = Math.floor(nowMs / 1000);
+    // Integer ms: whole seconds and minutes by arithmetic, not Math.floor (a call njs 0.8 pays for).
+    const sec = (nowMs - nowMs % 1000) / 1000;
     const k = 'b:' + id + ':' + sec;
     if (c.incr(k, 1) > burst) {
       c.incr(k, -1);
@@ -24,7 +26,7 @@ export function checkRate(c: Counter, id: string, rpm: number, burst: number, no
     }
   }
   if (rpm > 0) {
-    const win = Math.floor(nowMs / 60000);
+    const win = (nowMs - nowMs % 60000) / 60000;
     const into = (nowMs - win * 60000) / 60000;
     const cur = 'm:' + id + ':' + win;
     const prev = c.get('m:' + id + ':' + (win - 1));
