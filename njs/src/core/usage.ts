@@ -154,23 +154,28 @@ function scanCandidates(s: UsageScanner, buf: Buffer): void {
 
 /**
  * The usual case in few calls: a fresh scanner (nothing carried over) and a chunk whose last
- * `"usage"` key is written `"usage":{...}` with a flat object that closes in this chunk. True
- * when it took the chunk; false leaves the chunk, untouched, to the general path.
+ * `"usage"` key is written `"usage":{...}` with a flat object that closes in this chunk. TAKEN
+ * when it took the chunk; NO_KEY when the chunk holds no `"usage"` at all (most SSE events); 0
+ * leaves the chunk, untouched, to the general path.
  */
-function fastUsage(s: UsageScanner, buf: Buffer, n: number): boolean {
+const TAKEN = 1;
+const NO_KEY = -1;
+
+function fastUsage(s: UsageScanner, buf: Buffer, n: number): number {
   const at = buf.lastIndexOf(KEY);
-  if (at < 0 || buf[at + 7] !== 58 /* : */ || buf[at + 8] !== 123 /* { */) return false;
+  if (at < 0) return NO_KEY;
+  if (buf[at + 7] !== 58 /* : */ || buf[at + 8] !== 123 /* { */) return 0;
   const close = buf.indexOf(125 /* } */, at + 9);
-  if (close < 0 || close > at + MAX_OBJECT) return false;
+  if (close < 0 || close > at + MAX_OBJECT) return 0;
   const open = buf.indexOf(123, at + 9);
-  if (open >= 0 && open < close) return false;
+  if (open >= 0 && open < close) return 0;
   const u = parseUsageObject(buf.toString('utf8', at + 8, close + 1));
-  if (u === null) return false;
+  if (u === null) return 0;
   s.usage = u;
   // As the general path: keep the tail if it may begin a key split across chunks.
   const q = buf.lastIndexOf(34);
   if (q > n - KEY.length) s.carry = buf.toString('utf8', q, n);
-  return true;
+  return TAKEN;
 }
 
 /** Feeds one body chunk (any size, any split). Returns true when `s.usage` changed. */
@@ -178,7 +183,8 @@ export function feedUsage(s: UsageScanner, buf: Buffer): boolean {
   const before = s.usage;
   const n = buf.length;
   if (n === 0) return false;
-  if (s.capture === null && s.carry === '' && fastUsage(s, buf, n)) return true;
+  const fast = s.capture === null && s.carry === '' ? fastUsage(s, buf, n) : 0;
+  if (fast === TAKEN) return true;
   const short = n < KEY.length - 1;
   // The stream's last bytes when this chunk is too short to hold a key prefix on its own.
   let tail = '';
@@ -197,7 +203,7 @@ export function feedUsage(s: UsageScanner, buf: Buffer): boolean {
   }
   s.carry = '';
   // A capture still open after this chunk means the whole chunk is inside that object.
-  if (s.capture === null) scanCandidates(s, buf);
+  if (s.capture === null && fast !== NO_KEY) scanCandidates(s, buf);
   if (s.capture === null) {
     // Keep the tail only if it may begin a key: a quote within the last KEY.length - 1 bytes.
     if (short) {

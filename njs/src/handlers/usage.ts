@@ -22,6 +22,7 @@ import { setVar } from '../ngx/vars';
 // chunk of another request arrives. A request that ends without `last` (client gone) leaves stale
 // state that the next request's first chunk discards.
 let owner = '';
+let ownerR: unknown = null;
 let scanner: UsageScanner | null = null;
 let sse = false;
 let firstSeen = false;
@@ -34,16 +35,22 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
   // streamed answer needs; a buffered one arrives in few, large chunks.
   r.sendBuffer(data, { last: flags.last, flush: true });
   try {
-    const id = r.variables.request_id || '';
-    if (scanner === null || id !== owner) {
-      owner = id;
-      firstSeen = false;
-      scanner = newUsageScanner();
-      const ct = r.headersOut['Content-Type'];
-      sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;
-      // The route reads "stream" only after the model in large bodies (core/modelScan.ts): an SSE
-      // answer says it for sure.
-      if (sse) setVar(r, 'gw_stream', '1');
+    // The id is read once per request object: njs's engine hands every chunk of a request the same
+    // `r`, so later chunks skip the variable read (njs 0.8 pays for each); an engine that made a new
+    // `r` per chunk would still be told apart by the id.
+    if (r !== ownerR || scanner === null) {
+      ownerR = r;
+      const id = r.variables.request_id || '';
+      if (scanner === null || id !== owner) {
+        owner = id;
+        firstSeen = false;
+        scanner = newUsageScanner();
+        const ct = r.headersOut['Content-Type'];
+        sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;
+        // The route reads "stream" only after the model in large bodies (core/modelScan.ts): an SSE
+        // answer says it for sure.
+        if (sse) setVar(r, 'gw_stream', '1');
+      }
     }
     if (data.length === 0) return;
     if (sse && !firstSeen) {
