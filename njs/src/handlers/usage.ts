@@ -27,13 +27,17 @@ let scanner: UsageScanner | null = null;
 let sse = false;
 let firstSeen = false;
 
+// The two option objects sendBuffer is called with, made once per VM instead of once per chunk.
+const LAST = { last: true, flush: true };
+const FLUSH = { last: false, flush: true };
+
 type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'headersOut' | 'variables' | 'error'>;
 
 export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean }): void {
   // Both flags explicitly: QuickJS reads an absent `flush` as false and then holds SSE back until the
   // end, where the njs engine keeps the buffer's own flush flag. Flushing every chunk is what a
   // streamed answer needs; a buffered one arrives in few, large chunks.
-  r.sendBuffer(data, { last: flags.last, flush: true });
+  r.sendBuffer(data, flags.last ? LAST : FLUSH);
   try {
     // The id is read once per request object: njs's engine hands every chunk of a request the same
     // `r`, so later chunks skip the variable read (njs 0.8 pays for each); an engine that made a new
