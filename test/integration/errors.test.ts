@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorCodes, gwError } from '../../njs/src/core/errors';
 import { CHAT, chatBody, post, postHeadersOnly, WHISPER } from '../support/clients';
-import { distDir } from '../support/config';
+import { distDir, projectRoot } from '../support/config';
 import { parseLogLines } from '../support/logSchema';
 import { rawRequest, RawResponse } from '../support/rawHttp';
 import { freePort } from '../support/stack';
@@ -348,8 +348,11 @@ cpSync(distDir, throwingDist, { recursive: true });
 {
   const f = join(throwingDist, 'gateway.js');
   const js = readFileSync(f, 'utf8');
-  const patched = js.replace('function __gw_load_auth() {', 'function __gw_load_auth() { throw new ReferenceError("require is not defined (test)");');
-  if (patched === js) throw new Error('dist/gateway.js has no __gw_load_auth loader to patch');
+  // The loader of the group that holds gw.auth (njs/handlers.json).
+  const groups = (JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { groups: Record<string, string[]> }).groups;
+  const g = Object.keys(groups).find((k) => groups[k].includes('auth'));
+  const patched = js.replace(`function __gw_load_${g}() {`, `function __gw_load_${g}() { throw new ReferenceError("require is not defined (test)");`);
+  if (patched === js) throw new Error(`dist/gateway.js has no __gw_load_${g} loader (the group of gw.auth) to patch`);
   writeFileSync(f, patched);
 }
 
