@@ -143,7 +143,8 @@ export async function startTargets(rt: NginxRuntime, opts: { workers: number }):
  * a proxy that mangles bodies, fails here instead of producing fast numbers.
  */
 export async function preflight(url: string, path: string, body: string, headers: Record<string, string>, upstream: string): Promise<string | null> {
-  const res = await fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  // x-mock-hash: a skimming mock (skimBodies) hashes only the bodies it is asked to.
+  const res = await fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-mock-hash': '1', ...headers } });
   const text = await res.text();
   if (res.status !== 200) return `${url}${path}: status ${res.status}: ${text.slice(0, 200)}`;
   if (res.headers.get('x-mock-backend') !== upstream) return `${url}${path}: answered by ${res.headers.get('x-mock-backend')}, expected ${upstream}`;

@@ -25,6 +25,12 @@ export interface MockOptions {
   healthStatus?: number;
   /** Answer every POST with this status (a replica that is up but failing, e.g. 503). */
   failStatus?: number;
+  /**
+   * Read and drop POST bodies without parsing or hashing them, and answer a fixed chat completion
+   * for the first model (the bench's OCR cells: the gateway's own cost then shows, not the mock's
+   * JSON.parse of a 2 MB body). No model check; the body's hash only when asked (x-mock-hash: 1).
+   */
+  skimBodies?: boolean;
 }
 
 export interface MockStats {
@@ -160,6 +166,20 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
       return;
     }
 
+    if (options.skimBodies) {
+      let bytes = 0;
+      // A check (the bench's preflight) asks for the body's hash with x-mock-hash: 1; load does not.
+      const h = req.headers['x-mock-hash'] === '1' ? createHash('sha256') : null;
+      req.on('data', (c: Buffer) => { bytes += c.length; if (h) h.update(c); });
+      await new Promise<void>((resolve, reject) => { req.on('end', resolve); req.on('error', reject); });
+      const pt = promptTokens(bytes);
+      json(res, 200, {
+        id: 'chatcmpl-skim', object: 'chat.completion', created, model: options.models[0],
+        choices: [{ index: 0, message: { role: 'assistant', content: 'skimmed' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: pt, completion_tokens: 1, total_tokens: pt + 1 },
+      }, { 'x-mock-backend': options.name, 'x-body-bytes': String(bytes), ...(h ? { 'x-body-sha256': h.digest('hex') } : {}) });
+      return;
+    }
     const body = await readBody(req);
     const hash = createHash('sha256').update(body).digest('hex');
     const ctype = String(req.headers['content-type'] ?? '');
