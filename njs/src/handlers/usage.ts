@@ -56,6 +56,9 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
         if (sse) setVar(r, 'gw_stream', '1');
       }
     }
+    // The response is over: the next chunk, of whatever request, reads its id again (an engine
+    // that reused one `r` object across requests could not carry this one's state over).
+    if (flags.last) ownerR = null;
     if (data.length === 0) return;
     if (sse && !firstSeen) {
       firstSeen = true;
