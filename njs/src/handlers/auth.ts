@@ -8,10 +8,13 @@
  */
 import { authenticate, presentedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
+import { jwtCandidate } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
 import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
 import { getVar, setVar } from '../ngx/vars';
+import { jwtEnabled } from '../ngx/jwks';
+import { authJwt } from './authJwt';
 
 function refuse(r: NginxHTTPRequest, e: GwError): string {
   setVar(r, 'gw_auth_error', e.body);
@@ -22,6 +25,10 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return '';
+    // A signed token (JWT shape) when tokens are configured; everything else is an API key (docs/jwt.md).
+    const token = jwtEnabled() ? jwtCandidate(r.headersIn['Authorization']) : null;
+    // nginx reads the verdict object as a string once its verification has settled (handlers/authJwt.ts).
+    if (token !== null) return authJwt(r, token, '') as unknown as string;
     const problems = ensureLoaded();
     for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
     const h = r.headersIn;

@@ -1,0 +1,110 @@
+/**
+ * The JWT half of gw.auth (handlers/auth.ts calls it for a credential with a JWT's shape; not a
+ * handler of its own). Verifies the token (ngx/jwks.ts), checks its claims and maps them onto the
+ * per-client policy API keys have (core/jwt.ts), then applies the same rate limit. Writes the same
+ * variables as the API-key path: $gw_key_id, $gw_key_models, $gw_tier, and on refusal
+ * $gw_auth_error, $gw_error_code, $gw_retry_after.
+ *
+ * Returns a verdict object whose string value is what nginx reads as $gw_auth: the refusal status
+ * until the verification chain below has settled and accepted, then `pass`. The chain settles
+ * inside the js_set call (ngx/jwks.ts explains why); whatever does not settle stays a refusal.
+ * Every refusal is the one invalid_api_key answer; the reason goes to the error log, without the
+ * token or its signature.
+ */
+import { gwError, GwError } from '../core/errors';
+import { algSpec, candidateKeys, checkClaims, JWT_DEFAULTS, JwtConfig, parseJwt, policyFromClaims } from '../core/jwt';
+import { checkRate } from '../core/rateLimit';
+import { numberDict } from '../ngx/counter';
+import { currentKeys, hsSecret, noteUnknownKid, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
+import { sharedRoutes } from '../ngx/table';
+import { setVar } from '../ngx/vars';
+
+export interface Verdict {
+  v: string;
+  toString(): string;
+}
+
+function verdictToString(this: Verdict): string {
+  return this.v;
+}
+
+const INVALID = 'Incorrect API key provided, or the key was revoked or has expired.';
+
+export function jwtConfig(): JwtConfig {
+  const t = sharedRoutes() as unknown as { jwt?: JwtConfig };
+  return t.jwt !== undefined ? t.jwt : JWT_DEFAULTS;
+}
+
+export function authJwt(r: NginxHTTPRequest, token: string, pass: string): Verdict {
+  const out: Verdict = { v: '', toString: verdictToString };
+  function refuse(e: GwError): void {
+    setVar(r, 'gw_auth_error', e.body);
+    setVar(r, 'gw_error_code', e.code);
+    out.v = String(e.status);
+  }
+  function invalid(reason: string): void {
+    r.log('gw: jwt: refused: ' + reason);
+    refuse(gwError('invalid_api_key', INVALID));
+  }
+  // Fail closed: until the chain below says otherwise, this is a refusal.
+  refuse(gwError('invalid_api_key', INVALID));
+  const cfg = jwtConfig();
+  const p = parseJwt(token, cfg);
+  if (!p.ok) {
+    invalid(p.reason);
+    return out;
+  }
+  const jwt = p.jwt;
+  const spec = algSpec(jwt.alg);
+  if (spec === null) {
+    invalid('alg not allowed');
+    return out;
+  }
+  let verified: Promise<boolean>;
+  if (spec.kind === 'secret') {
+    const s = hsSecret();
+    if (s.problem !== '') {
+      r.warn('gw: jwt: ' + s.problem);
+      invalid(jwt.alg + ' token without a usable secret');
+      return out;
+    }
+    verified = verifyHmac(spec, s.secret, jwt.signingInput, jwt.signature);
+  } else {
+    const ks = currentKeys();
+    for (let i = 0; i < ks.problems.length; i++) r.warn('gw: jwks: ' + ks.problems[i]);
+    const keys = candidateKeys(ks.keys, jwt.alg, jwt.kid);
+    if (keys.length === 0) {
+      if (jwt.kid !== '' || ks.keys.length === 0) noteUnknownKid();
+      invalid('no ' + spec.kind + ' key for ' + jwt.alg + (jwt.kid !== '' ? ' with kid "' + jwt.kid.slice(0, 64) + '"' : '') + ' in the JWKS');
+      return out;
+    }
+    verified = verifyAsymmetric(spec, keys, jwt.signingInput, jwt.signature);
+  }
+  verified.then(function (ok) {
+    if (!ok) return invalid('bad signature (' + jwt.alg + ')');
+    const why = checkClaims(jwt.claims, cfg, Math.floor(Date.now() / 1000));
+    if (why !== '') return invalid(why);
+    const pol = policyFromClaims(jwt.claims, cfg);
+    if (!pol.ok) return invalid(pol.reason);
+    const k = pol.policy;
+    setVar(r, 'gw_key_id', k.id);
+    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
+    setVar(r, 'gw_tier', k.tier);
+    if (k.rpm > 0 || k.burst > 0) {
+      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
+      if (!rate.ok) {
+        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
+        return refuse(gwError('rate_limit_exceeded', 'Rate limit reached for this token (' +
+          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
+          '). Retry after ' + rate.retryAfterSec + ' s.'));
+      }
+    }
+    setVar(r, 'gw_auth_error', '');
+    setVar(r, 'gw_error_code', '');
+    out.v = pass;
+  }).catch(function (e) {
+    r.error('gw: jwt: verification failed: ' + String(e));
+    refuse(gwError('invalid_api_key', INVALID));
+  });
+  return out;
+}
