@@ -4,6 +4,9 @@
  * can go down. Every refusal must be the one 401 invalid_api_key JSON, decided before the body.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
@@ -12,7 +15,7 @@ import { request } from 'node:http';
 import { CHAT, chatBody, EMBED, post } from '../support/clients';
 import { ASYMMETRIC, b64u, keyPair, KeyPair, mint, publicJwk, signJwt } from '../support/jwt';
 import { sleep } from '../support/nginx';
-import { useGateway } from '../support/useGateway';
+import { GatewayRef, useGateway } from '../support/useGateway';
 
 const SECRET = 'jwt-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const ISS = 'https://idp.test/realms/ai';
@@ -38,22 +41,14 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((ok) => jwksServer.close(() => ok())));
 
-const keysFile = `${process.env.TMPDIR ?? '/tmp'}/gw-jwt-keys-${process.pid}.json`;
-import { writeFileSync } from 'node:fs';
+const dir = mkdtempSync(join(tmpdir(), 'gw-jwt-'));
+chmodSync(dir, 0o755);
+const keysFile = join(dir, 'keys.json');
 writeFileSync(keysFile, JSON.stringify({ keys: [
   { id: 'ops', hash: `sha256:${createHash('sha256').update(API_KEY).digest('hex')}`, models: '*' },
 ] }));
 
-const gw = useGateway(() => ({
-  auth: true,
-  env: { GW_KEYS_FILE: keysFile, GW_JWT_SECRET: SECRET, GW_JWKS_URL: jwksUrl },
-  backends: { be_chat: {}, be_embed: {} },
-  models: { [CHAT]: { upstream: 'be_chat', aliases: ['chat'] }, [EMBED]: { upstream: 'be_embed' } },
-  jwt: {
-    issuer: ISS, audience: AUD, leeway: '5s', max_token_bytes: 4096, jwks_refresh: '1h', jwks_retry: '1s',
-    policies: [{ group: 'embedders', models: [EMBED], tier: 'low', rpm: 2 }, { group: 'staff', models: '*' }],
-  },
-}));
+let gw: GatewayRef;
 
 /** Every token the suite made; none may ever appear in a log. */
 const tokens: string[] = [];
@@ -108,6 +103,17 @@ async function eventually(fn: () => Promise<boolean>, ms: number): Promise<boole
 }
 
 describe('JWT bearer tokens', () => {
+  gw = useGateway(() => ({
+    auth: true,
+    env: { GW_KEYS_FILE: keysFile, GW_JWT_SECRET: SECRET, GW_JWKS_URL: jwksUrl },
+    backends: { be_chat: {}, be_embed: {} },
+    models: { [CHAT]: { upstream: 'be_chat', aliases: ['chat'] }, [EMBED]: { upstream: 'be_embed' } },
+    jwt: {
+      issuer: ISS, audience: AUD, leeway: '5s', max_token_bytes: 4096, jwks_refresh: '1h', jwks_retry: '1s',
+      policies: [{ group: 'embedders', models: [EMBED], tier: 'low', rpm: 2 }, { group: 'staff', models: '*' }],
+    },
+  }));
+
   it('HS256 token whose claims allow model A: 200 on A (openai SDK), 404 on B', async () => {
     const client = new OpenAI({ apiKey: hs(), baseURL: `${gw.url}/v1`, maxRetries: 0 });
     const out = await client.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'hi' }] });
@@ -259,5 +265,46 @@ describe('JWT bearer tokens', () => {
       expect(logs.includes(t.split('.')[2])).toBe(false);
     }
     expect(logs.includes(SECRET)).toBe(false);
+  });
+});
+
+describe('JWT with GW_JWKS_FILE, GW_JWT_SECRET_FILE and Keycloak-style claims', () => {
+  const jwksFile = join(dir, 'jwks.json');
+  const secretFile = join(dir, 'jwt-secret');
+  const first = keyPair('ES256', 'file-1');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [publicJwk(first)] }));
+  writeFileSync(secretFile, `${SECRET}-from-file\n`);
+  const kc = useGateway({
+    auth: true,
+    env: { GW_JWKS_FILE: jwksFile, GW_JWT_SECRET_FILE: secretFile },
+    backends: { be_chat: {}, be_embed: {} },
+    models: { [CHAT]: { upstream: 'be_chat' }, [EMBED]: { upstream: 'be_embed' } },
+    jwt: { claims: { key_id: 'preferred_username', groups: 'realm_access.roles' }, policies: [{ group: 'gw-chat', models: [CHAT], tier: 'high' }] },
+  });
+  const keycloak = (extra: Record<string, unknown> = {}) => ({ sub: 'f:3b1c:uuid', preferred_username: 'svc-ocr', realm_access: { roles: ['offline_access', 'gw-chat'] }, azp: 'ocr-client', ...extra });
+  const call = (t: string, model = CHAT) => post(`${kc.url}/v1/chat/completions`, chatBody(model), bearer(t));
+
+  it('a realm role maps to a gateway.json policy; the key id is preferred_username', async () => {
+    expect((await call(mint('ES256', first, keycloak()))).status).toBe(200);
+    expect((await call(mint('ES256', first, keycloak()), EMBED)).status).toBe(404);
+    expect((await call(mint('ES256', first, keycloak({ realm_access: { roles: ['offline_access'] } })))).status).toBe(404);
+    await sleep(100);
+    expect(kc.nginx.accessLog()).toMatch(/"key_id":"svc-ocr"/);
+  });
+
+  it('the HS secret comes from GW_JWT_SECRET_FILE (trailing newline dropped)', async () => {
+    expect((await call(mint('HS256', `${SECRET}-from-file`, keycloak()))).status).toBe(200);
+    await expectRefused(await call(mint('HS256', SECRET, keycloak())));
+  });
+
+  it('a rewritten JWKS file is picked up: the new key verifies, the removed one no longer does', async () => {
+    const second = keyPair('RS256', 'file-2');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [publicJwk(second)] }));
+    expect(await eventually(async () => (await call(mint('RS256', second, keycloak()))).status === 200, 10000)).toBe(true);
+    await expectRefused(await call(mint('ES256', first, keycloak())));
+    // A broken file keeps the last good set.
+    writeFileSync(jwksFile, '{"keys": [');
+    await sleep(2500);
+    expect((await call(mint('RS256', second, keycloak()))).status).toBe(200);
   });
 });
