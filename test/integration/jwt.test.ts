@@ -156,6 +156,16 @@ describe('JWT bearer tokens', () => {
     await expectRefused(await chat(noExp));
   });
 
+  it('a token verified moments ago skips the signature math but not the claims: it expires on time', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 3;
+    const t = hs({ exp, sub: 'short-lived' });
+    expect((await chat(t)).status).toBe(200);
+    expect((await chat(t)).status).toBe(200);
+    // Past exp + leeway (5 s): the cached signature does not keep it alive.
+    while (Math.floor(Date.now() / 1000) - 5 < exp) await sleep(200);
+    await expectRefused(await chat(t));
+  });
+
   it('wrong or missing iss / aud: 401', async () => {
     await expectRefused(await chat(hs({ iss: 'https://evil.test/' })));
     await expectRefused(await chat(hs({ aud: 'someone-else' })));

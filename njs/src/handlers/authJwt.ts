@@ -8,6 +8,7 @@
  * Returns a verdict object whose string value is what nginx reads as $gw_auth: the refusal status
  * until the verification chain below has settled and accepted, then `pass`. The chain settles
  * inside the js_set call (ngx/jwks.ts explains why); whatever does not settle stays a refusal.
+ * A token whose signature verified in the last minute (any worker) skips the crypto (ngx/jwks.ts).
  * Every refusal is the one invalid_api_key answer; the reason goes to the error log, without the
  * token or its signature.
  */
@@ -15,7 +16,7 @@ import { gwError, GwError } from '../core/errors';
 import { algSpec, candidateKeys, checkClaims, JWT_DEFAULTS, JwtConfig, parseJwt, policyFromClaims } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
-import { currentKeys, hsSecret, noteUnknownKid, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
+import { currentKeys, hsSecret, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
 import { sharedRoutes } from '../ngx/table';
 import { setVar } from '../ngx/vars';
 
@@ -60,6 +61,34 @@ export function authJwt(r: NginxHTTPRequest, token: string, pass: string): Verdi
     invalid('alg not allowed');
     return out;
   }
+  /** After a good signature: claims, policy, rate limit; the only place that lets a token pass. */
+  function admit(): void {
+    const why = checkClaims(jwt.claims, cfg, Math.floor(Date.now() / 1000));
+    if (why !== '') return invalid(why);
+    const pol = policyFromClaims(jwt.claims, cfg);
+    if (!pol.ok) return invalid(pol.reason);
+    const k = pol.policy;
+    setVar(r, 'gw_key_id', k.id);
+    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
+    setVar(r, 'gw_tier', k.tier);
+    if (k.rpm > 0 || k.burst > 0) {
+      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
+      if (!rate.ok) {
+        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
+        return refuse(gwError('rate_limit_exceeded', 'Rate limit reached for this token (' +
+          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
+          '). Retry after ' + rate.retryAfterSec + ' s.'));
+      }
+    }
+    setVar(r, 'gw_auth_error', '');
+    setVar(r, 'gw_error_code', '');
+    out.v = pass;
+  }
+  const digest = tokenDigest(token);
+  if (recentlyVerified(digest)) {
+    admit();
+    return out;
+  }
   let verified: Promise<boolean>;
   if (spec.kind === 'secret') {
     const s = hsSecret();
@@ -82,26 +111,8 @@ export function authJwt(r: NginxHTTPRequest, token: string, pass: string): Verdi
   }
   verified.then(function (ok) {
     if (!ok) return invalid('bad signature (' + jwt.alg + ')');
-    const why = checkClaims(jwt.claims, cfg, Math.floor(Date.now() / 1000));
-    if (why !== '') return invalid(why);
-    const pol = policyFromClaims(jwt.claims, cfg);
-    if (!pol.ok) return invalid(pol.reason);
-    const k = pol.policy;
-    setVar(r, 'gw_key_id', k.id);
-    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
-    setVar(r, 'gw_tier', k.tier);
-    if (k.rpm > 0 || k.burst > 0) {
-      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
-      if (!rate.ok) {
-        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
-        return refuse(gwError('rate_limit_exceeded', 'Rate limit reached for this token (' +
-          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
-          '). Retry after ' + rate.retryAfterSec + ' s.'));
-      }
-    }
-    setVar(r, 'gw_auth_error', '');
-    setVar(r, 'gw_error_code', '');
-    out.v = pass;
+    rememberVerified(digest);
+    admit();
   }).catch(function (e) {
     r.error('gw: jwt: verification failed: ' + String(e));
     refuse(gwError('invalid_api_key', INVALID));

@@ -15,6 +15,7 @@
  * If a future njs ever made these truly asynchronous, nginx would refuse the variable ("async
  * operation inside variable handler") and the request fails closed.
  */
+import cr from 'crypto';
 import fs from 'fs';
 import { AlgSpec, cleanJwks, Jwk, timingSafeEqual } from '../core/jwt';
 
@@ -109,6 +110,30 @@ export function currentKeys(): { keys: Jwk[]; problems: string[] } {
     v = d.get('jwks');
   }
   return { keys: typeof v === 'string' ? (JSON.parse(v) as Jwk[]) : [], problems: problems };
+}
+
+function verifiedDict(): NgxSharedDict<number> {
+  const d = ngx.shared.gw_jwt_verified;
+  if (!d) throw new Error('js_shared_dict_zone gw_jwt_verified is missing: include nginx/jwt-http.conf');
+  return d as NgxSharedDict<number>;
+}
+
+/**
+ * Tokens whose signature verified recently, by sha256 of the whole token (header, claims and
+ * signature), so a client reusing its token skips the key import and the signature math; the
+ * claims are still checked on every request. Entries expire with the zone's timeout, which bounds
+ * how long a withdrawn key or a rotated secret keeps working for an already-seen token.
+ */
+export function tokenDigest(token: string): string {
+  return cr.createHash('sha256').update(token).digest('base64url') as string;
+}
+
+export function recentlyVerified(digest: string): boolean {
+  return verifiedDict().get(digest) === 1;
+}
+
+export function rememberVerified(digest: string): void {
+  verifiedDict().set(digest, 1);
 }
 
 /** A request saw a kid the set lacks: gw.jwksRefresh refetches at most once per jwks_retry. */
