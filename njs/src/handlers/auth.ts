@@ -8,13 +8,10 @@
  */
 import { authenticate, presentedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
-import { jwtCandidate } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
 import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
 import { getVar, setVar } from '../ngx/vars';
-import { jwtEnabled } from '../ngx/jwks';
-import { authJwt } from './authJwt';
 
 function refuse(r: NginxHTTPRequest, e: GwError): string {
   setVar(r, 'gw_auth_error', e.body);
@@ -25,10 +22,14 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return '';
-    // A signed token (JWT shape) when tokens are configured; everything else is an API key (docs/jwt.md).
-    const token = jwtEnabled() ? jwtCandidate(r.headersIn['Authorization']) : null;
-    // nginx reads the verdict object as a string once its verification has settled (handlers/authJwt.ts).
-    if (token !== null) return authJwt(r, token, '') as unknown as string;
+    // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
+    // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
+    // not configured: an API key after all). docs/jwt.md
+    if (/^Bearer[ \t]+eyJ/i.test(r.headersIn['Authorization'] || '')) {
+      const jwt = r.variables['gw_jwt'];
+      if (jwt === 'ok') return '';
+      if (jwt !== undefined && jwt !== 'none') return jwt === '429' ? '429' : '401';
+    }
     const problems = ensureLoaded();
     for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
     const h = r.headersIn;

@@ -1,22 +1,24 @@
 /**
- * The JWT half of gw.auth (handlers/auth.ts calls it for a credential with a JWT's shape; not a
- * handler of its own). Verifies the token (ngx/jwks.ts), checks its claims and maps them onto the
- * per-client policy API keys have (core/jwt.ts), then applies the same rate limit. Writes the same
- * variables as the API-key path: $gw_key_id, $gw_key_models, $gw_tier, and on refusal
- * $gw_auth_error, $gw_error_code, $gw_retry_after.
+ * gw.authJwt: `js_set $gw_jwt` (nginx/jwt-http.conf), read by gw.auth in the rewrite phase when the
+ * credential looks like a JWT; a handler group of its own, so API-key requests never load this code.
+ * Verifies the token (ngx/jwks.ts), checks its claims and maps them onto the per-client policy API
+ * keys have (core/jwt.ts), then applies the same rate limit. Writes the same variables as the
+ * API-key path: $gw_key_id, $gw_key_models, $gw_tier, and on refusal $gw_auth_error,
+ * $gw_error_code, $gw_retry_after.
  *
- * Returns a verdict object whose string value is what nginx reads as $gw_auth: the refusal status
- * until the verification chain below has settled and accepted, then `pass`. The chain settles
- * inside the js_set call (ngx/jwks.ts explains why); whatever does not settle stays a refusal.
+ * Value: "ok", "401", "429", or "none" (no token source configured, or not a JWT: an API key).
+ * It is a verdict object that nginx turns into that string after the verification chain has
+ * settled, inside this js_set call (ngx/jwks.ts explains why); it reads "401" until the chain
+ * accepts, so whatever does not settle is a refusal.
  * A token whose signature verified in the last minute (any worker) skips the crypto (ngx/jwks.ts).
  * Every refusal is the one invalid_api_key answer; the reason goes to the error log, without the
  * token or its signature.
  */
 import { gwError, GwError } from '../core/errors';
-import { algSpec, candidateKeys, checkClaims, JWT_DEFAULTS, JwtConfig, parseJwt, policyFromClaims } from '../core/jwt';
+import { algSpec, candidateKeys, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
-import { currentKeys, hsSecret, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
+import { currentKeys, hsSecret, jwtEnabled, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
 import { sharedRoutes } from '../ngx/table';
 import { setVar } from '../ngx/vars';
 
@@ -36,7 +38,21 @@ export function jwtConfig(): JwtConfig {
   return t.jwt !== undefined ? t.jwt : JWT_DEFAULTS;
 }
 
-export function authJwt(r: NginxHTTPRequest, token: string, pass: string): Verdict {
+export function authJwt(r: NginxHTTPRequest): string {
+  try {
+    const token = jwtEnabled() ? jwtCandidate(r.headersIn['Authorization']) : null;
+    if (token === null) return 'none';
+    // nginx reads the verdict as a string only after the chain has settled.
+    return verdict(r, token) as unknown as string;
+  } catch (e) {
+    r.error('gw: authJwt failed: ' + String(e));
+    setVar(r, 'gw_auth_error', gwError('invalid_api_key', INVALID).body);
+    setVar(r, 'gw_error_code', 'invalid_api_key');
+    return '401';
+  }
+}
+
+function verdict(r: NginxHTTPRequest, token: string): Verdict {
   const out: Verdict = { v: '', toString: verdictToString };
   function refuse(e: GwError): void {
     setVar(r, 'gw_auth_error', e.body);
@@ -82,7 +98,7 @@ export function authJwt(r: NginxHTTPRequest, token: string, pass: string): Verdi
     }
     setVar(r, 'gw_auth_error', '');
     setVar(r, 'gw_error_code', '');
-    out.v = pass;
+    out.v = 'ok';
   }
   const digest = tokenDigest(token);
   if (recentlyVerified(digest)) {
