@@ -36,7 +36,7 @@ describe('parseJwt', () => {
     const t = tok({ alg: 'RS256', kid: 'k1', typ: 'JWT' }, { sub: 'a' }, 'AQID');
     const p = parseJwt(t, cfg());
     expect(p).toMatchObject({ ok: true, jwt: { alg: 'RS256', kid: 'k1', claims: { sub: 'a' }, signingInput: t.slice(0, t.lastIndexOf('.')) } });
-    if (p.ok) expect([...p.jwt.signature]).toEqual([1, 2, 3]);
+    if (p.ok) expect([...Buffer.from(p.jwt.signature, 'base64url')]).toEqual([1, 2, 3]);
   });
 
   it.each([

@@ -112,7 +112,8 @@ export interface ParsedJwt {
   claims: { [k: string]: unknown };
   /** The bytes the signature covers: "<header>.<payload>" as sent. */
   signingInput: string;
-  signature: Buffer;
+  /** The signature as sent (checked to be base64url); decoded only when it has to be verified. */
+  signature: string;
 }
 
 export type Parsed = { ok: true; jwt: ParsedJwt } | { ok: false; reason: string };
@@ -151,8 +152,8 @@ export function parseJwt(token: string, cfg: JwtConfig): Parsed {
   if (kid !== undefined && (typeof kid !== 'string' || kid.length > 256)) return fail('kid is not a short string');
   const claims = jsonObject(b64urlDecode(parts[1]));
   if (claims === null) return fail('payload is not base64url JSON');
-  const sig = b64urlDecode(parts[2]);
-  if (sig === null || sig.length === 0) return fail('signature is missing or not base64url');
+  const sig = parts[2];
+  if (sig.length < 2 || sig.length % 4 === 1 || !B64URL.test(sig)) return fail('signature is missing or not base64url');
   return { ok: true, jwt: {
     alg: alg, kid: typeof kid === 'string' ? kid : '', header: header, claims: claims,
     signingInput: parts[0] + '.' + parts[1], signature: sig,

@@ -28,7 +28,10 @@ export function auth(r: NginxHTTPRequest): string {
     if (/^Bearer[ \t]+eyJ/i.test(r.headersIn['Authorization'] || '')) {
       const jwt = r.variables['gw_jwt'];
       if (jwt === 'ok') return '';
-      if (jwt !== undefined && jwt !== 'none') return jwt === '429' ? '429' : '401';
+      if (jwt !== undefined && jwt !== 'none') {
+        if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
+        return jwt === '429' ? '429' : '401';
+      }
     }
     const problems = ensureLoaded();
     for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);

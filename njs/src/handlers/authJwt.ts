@@ -53,7 +53,7 @@ export function authJwt(r: NginxHTTPRequest): string {
 }
 
 function verdict(r: NginxHTTPRequest, token: string): Verdict {
-  const out: Verdict = { v: '', toString: verdictToString };
+  const out: Verdict = { v: '401', toString: verdictToString };
   function refuse(e: GwError): void {
     setVar(r, 'gw_auth_error', e.body);
     setVar(r, 'gw_error_code', e.code);
@@ -63,8 +63,9 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     r.log('gw: jwt: refused: ' + reason);
     refuse(gwError('invalid_api_key', INVALID));
   }
-  // Fail closed: until the chain below says otherwise, this is a refusal.
-  refuse(gwError('invalid_api_key', INVALID));
+  // Fail closed: until the chain below says otherwise, this is a refusal (gw.auth supplies the
+  // error body when none was set; building it here would cost every good request the catalogue).
+  out.v = '401';
   const cfg = jwtConfig();
   const p = parseJwt(token, cfg);
   if (!p.ok) {
@@ -96,8 +97,6 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
           '). Retry after ' + rate.retryAfterSec + ' s.'));
       }
     }
-    setVar(r, 'gw_auth_error', '');
-    setVar(r, 'gw_error_code', '');
     out.v = 'ok';
   }
   const digest = tokenDigest(token);
@@ -113,7 +112,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
       invalid(jwt.alg + ' token without a usable secret');
       return out;
     }
-    verified = verifyHmac(spec, s.secret, jwt.signingInput, jwt.signature);
+    verified = verifyHmac(spec, s.secret, jwt.signingInput, Buffer.from(jwt.signature, 'base64url'));
   } else {
     const ks = currentKeys();
     for (let i = 0; i < ks.problems.length; i++) r.warn('gw: jwks: ' + ks.problems[i]);
@@ -123,7 +122,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
       invalid('no ' + spec.kind + ' key for ' + jwt.alg + (jwt.kid !== '' ? ' with kid "' + jwt.kid.slice(0, 64) + '"' : '') + ' in the JWKS');
       return out;
     }
-    verified = verifyAsymmetric(spec, keys, jwt.signingInput, jwt.signature);
+    verified = verifyAsymmetric(spec, keys, jwt.signingInput, Buffer.from(jwt.signature, 'base64url'));
   }
   verified.then(function (ok) {
     if (!ok) return invalid('bad signature (' + jwt.alg + ')');
