@@ -185,6 +185,26 @@ describe('JWT bearer tokens', () => {
     await expectRefused(await chat(rs.slice(0, rs.lastIndexOf('.') + 1) + b64u(Buffer.alloc(256, 7))));
   });
 
+  it('any one-character change anywhere in a valid token is refused (random positions, HS256 and ES256)', async () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    let seed = 12345;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    for (const t of [hs(), signed(idp.keys.find((k) => k.alg === 'ES256')!)]) {
+      expect((await chat(t)).status).toBe(200);
+      for (let i = 0; i < 25; i++) {
+        const at = i === 0 ? t.length - 1 : rnd(t.length);
+        if (t[at] === '.') continue;
+        // First: the last character's unused low bit, which decodes to the very same signature bytes.
+        let c = i === 0 ? alphabet[alphabet.indexOf(t[at]) ^ 1] : alphabet[rnd(64)];
+        if (c === t[at]) c = c === 'A' ? 'B' : 'A';
+        const m = t.slice(0, at) + c + t.slice(at + 1);
+        tokens.push(m);
+        const res = await chat(m);
+        expect(res.status, `changed position ${at} of ${t.length}`).toBe(401);
+      }
+    }
+  });
+
   it('alg "none", an unknown alg, and HS256 signed with the RSA public key as the secret: 401', async () => {
     const body = b64u(JSON.stringify(claims({ exp: Math.floor(Date.now() / 1000) + 3600 })));
     for (const alg of ['none', 'None', 'HS1', 'EdDSA']) {

@@ -104,6 +104,13 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     admit();
     return out;
   }
+  const sig = Buffer.from(jwt.signature, 'base64url');
+  // Only the canonical spelling: otherwise the unused low bits of the last character would let one
+  // signature be written several ways (a token that is not byte-for-byte the one issued).
+  if (sig.toString('base64url') !== jwt.signature) {
+    invalid('signature is not canonical base64url');
+    return out;
+  }
   let verified: Promise<boolean>;
   if (spec.kind === 'secret') {
     const s = hsSecret();
@@ -112,7 +119,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
       invalid(jwt.alg + ' token without a usable secret');
       return out;
     }
-    verified = verifyHmac(spec, s.secret, jwt.signingInput, Buffer.from(jwt.signature, 'base64url'));
+    verified = verifyHmac(spec, s.secret, jwt.signingInput, sig);
   } else {
     const ks = currentKeys();
     for (let i = 0; i < ks.problems.length; i++) r.warn('gw: jwks: ' + ks.problems[i]);
@@ -122,7 +129,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
       invalid('no ' + spec.kind + ' key for ' + jwt.alg + (jwt.kid !== '' ? ' with kid "' + jwt.kid.slice(0, 64) + '"' : '') + ' in the JWKS');
       return out;
     }
-    verified = verifyAsymmetric(spec, keys, jwt.signingInput, Buffer.from(jwt.signature, 'base64url'));
+    verified = verifyAsymmetric(spec, keys, jwt.signingInput, sig);
   }
   verified.then(function (ok) {
     if (!ok) return invalid('bad signature (' + jwt.alg + ')');
