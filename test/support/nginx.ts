@@ -20,6 +20,41 @@ export interface NginxHandle {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Owner of the resources a start makes: each is registered as soon as it exists (an nginx right
+ * after its spawn, before the wait for its port), so a caller that gives up (a timed-out beforeAll)
+ * can close the lifetime and stop what has started so far; whatever is registered after close()
+ * is stopped at once.
+ */
+export interface Lifetime {
+  closed: boolean;
+  add(cleanup: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export function newLifetime(): Lifetime {
+  const fns: (() => Promise<void>)[] = [];
+  const life: Lifetime = {
+    closed: false,
+    add(fn) {
+      if (life.closed) void fn().catch(() => undefined);
+      else fns.push(fn);
+    },
+    async close() {
+      life.closed = true;
+      while (fns.length) await fns.pop()!().catch(() => undefined);
+    },
+  };
+  return life;
+}
+
+// Every nginx master this process started and has not seen exit: killed if the process exits
+// first (a test worker torn down mid-start), so no master outlives the run.
+const liveMasters = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of liveMasters) c.kill('SIGKILL');
+});
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -52,7 +87,7 @@ export function testConfig(rt: NginxRuntime, prefix: string, conf: string): { ok
   return { ok: out.status === 0, output: `${out.stdout}${out.stderr}` };
 }
 
-export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number; env?: Record<string, string> }): Promise<NginxHandle> {
+export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number; env?: Record<string, string>; life?: Lifetime }): Promise<NginxHandle> {
   const { prefix } = opts;
   mkdirSync(join(prefix, 'logs'), { recursive: true });
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
@@ -64,7 +99,16 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
   let stderr = '';
   child.stderr?.on('data', (d) => { stderr += d; });
   let exited = false;
-  const exitP = new Promise<void>((res) => child.once('exit', () => { exited = true; res(); }));
+  liveMasters.add(child);
+  const exitP = new Promise<void>((res) => child.once('exit', () => { exited = true; liveMasters.delete(child); res(); }));
+  const stopChild = async (graceMs: number) => {
+    if (exited) return;
+    child.kill('SIGQUIT');
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exitP;
+    clearTimeout(t);
+  };
+  opts.life?.add(() => stopChild(5_000));
 
   const up = await Promise.race([waitForPort(opts.host, opts.port, 10_000), exitP.then(() => false)]);
   if (!up || exited) {
@@ -91,12 +135,8 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
       }
       throw new Error('nginx reload did not start new workers within 10 s');
     },
-    async stop(graceMs = 5_000) {
-      if (exited) return;
-      child.kill('SIGQUIT');
-      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exitP;
-      clearTimeout(t);
+    stop(graceMs = 5_000) {
+      return stopChild(graceMs);
     },
   };
   return handle;

@@ -4,8 +4,10 @@
  * exception (Test::Nginx's no_error_log); a failing test gets the nginx logs appended.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { invalidLogLines } from './logSchema';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { invalidLogBytes } from './logSchema';
+import { newLifetime } from './nginx';
 import { Stack, StackOptions, startStack } from './stack';
 
 export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
@@ -17,13 +19,21 @@ export interface GatewayRef extends Stack {
   allowErrorLog(re: RegExp): void;
 }
 
+function accessBytes(ref: GatewayRef): Buffer {
+  const p = join(ref.prefix, 'logs/access.log');
+  return existsSync(p) ? readFileSync(p) : Buffer.alloc(0);
+}
+
 export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRef {
   const ref = {} as GatewayRef;
   let mark = 0;
   let allowed: RegExp | null = null;
   let accessMark = 0;
+  // Owned here, not by the stack: when beforeAll times out, startStack is still running and ref is
+  // still empty, yet afterAll must stop the nginx and mocks it has started (and any it starts later).
+  const life = newLifetime();
   beforeAll(async () => {
-    const stack = await startStack(typeof opts === 'function' ? opts() : opts);
+    const stack = await startStack(typeof opts === 'function' ? opts() : opts, life);
     Object.assign(ref, stack);
     ref.restart = async () => {
       await stack.restart();
@@ -34,12 +44,12 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     ref.allowErrorLog = (re: RegExp) => { allowed = re; };
   }, 60_000);
   afterAll(async () => {
-    if (ref.stop) await ref.stop();
+    await life.close();
   }, 30_000);
   beforeEach(() => {
     allowed = null;
     if (ref.nginx) mark = ref.nginx.errorLog().length;
-    if (ref.nginx) accessMark = ref.nginx.accessLog().length;
+    if (ref.nginx) accessMark = accessBytes(ref).length;
     onTestFailed(() => {
       if (!ref.nginx) return;
       const err = ref.nginx.errorLog().slice(mark).split('\n').slice(-60).join('\n');
@@ -54,8 +64,9 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     // Every access-log line this test produced must match nginx/log-schema.json (when the config
     // logs gw_json to logs/access.log; a line nginx writes after this check is seen by the next test).
     if (/logs\/access\.log gw_json;/.test(readFileSync(ref.nginx.confPath, 'utf8'))) {
-      const log = ref.nginx.accessLog();
-      expect(invalidLogLines(log.length >= accessMark ? log.slice(accessMark) : log), 'access.log lines must match nginx/log-schema.json').toEqual([]);
+      // As bytes: a strict UTF-8 decode per line, not readFileSync's U+FFFD for bad bytes.
+      const log = accessBytes(ref);
+      expect(invalidLogBytes(log.length >= accessMark ? log.subarray(accessMark) : log), 'access.log lines must be UTF-8 and match nginx/log-schema.json').toEqual([]);
     }
   });
   return ref;
