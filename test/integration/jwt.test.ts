@@ -132,7 +132,7 @@ describe('JWT bearer tokens', () => {
     expect(ok).toBe(true);
   });
 
-  it('key id, tier and the model list reach the logs and /v1/models; the token never does', async () => {
+  it('key id and model list reach /v1/models, the access log, the usage ledger and the metrics', async () => {
     const t = hs({ sub: 'svc-reporting', tier: 'high' });
     const res = await chat(t);
     expect(res.status).toBe(200);
@@ -143,6 +143,10 @@ describe('JWT bearer tokens', () => {
     await sleep(100);
     const lines = gw.nginx.accessLog().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.some((l) => l.key_id === 'svc-reporting' && l.status === 200)).toBe(true);
+    // The usage ledger and the metrics count the request under the token's key id.
+    const ledger = async () => (await (await fetch(`${gw.adminUrl}/admin/usage?key_id=svc-reporting`, { headers: { authorization: `Bearer ${gw.adminToken}` } })).json()).data;
+    expect(await eventually(async () => (await ledger()).some((u: { model: string; requests: number }) => u.model === CHAT && u.requests >= 1), 5000)).toBe(true);
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/gw_requests_total\{[^}]*key_id="svc-reporting"/);
   });
 
   it('expired, not yet valid and issued-in-the-future tokens: 401 JSON; inside the leeway: 200', async () => {
