@@ -53,6 +53,8 @@ export function authJwt(r: NginxHTTPRequest): string {
 }
 
 function verdict(r: NginxHTTPRequest, token: string): Verdict {
+  // Fail closed: until the chain below says otherwise, this is a refusal (gw.auth supplies the
+  // error body when none was set; building it here would cost every good request the catalogue).
   const out: Verdict = { v: '401', toString: verdictToString };
   function refuse(e: GwError): void {
     setVar(r, 'gw_auth_error', e.body);
@@ -63,9 +65,6 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     r.log('gw: jwt: refused: ' + reason);
     refuse(gwError('invalid_api_key', INVALID));
   }
-  // Fail closed: until the chain below says otherwise, this is a refusal (gw.auth supplies the
-  // error body when none was set; building it here would cost every good request the catalogue).
-  out.v = '401';
   const cfg = jwtConfig();
   const p = parseJwt(token, cfg);
   if (!p.ok) {
