@@ -13,7 +13,7 @@
  * are printed as nginx gave them (e.g. the dlopen() error of load_module), so a user sees why.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,7 +172,10 @@ export function findNginx(opts: { quiet?: boolean; provision?: boolean } = {}): 
   const cache = cacheDir(name);
   const wrapper = join(cache, 'bin/nginx');
   const moduleDir = join(cache, 'root/usr/lib/nginx/modules');
-  if (!existsSync(wrapper) && opts.provision !== false) {
+  // A cache from before nginx ran as itself runs it through the loader (ps shows only ld-linux):
+  // provisioning again replaces that wrapper.
+  const stale = existsSync(wrapper) && readFileSync(wrapper).includes('with its own loader and libraries');
+  if ((!existsSync(wrapper) || stale) && opts.provision !== false) {
     say(`provisioning Debian ${name} nginx + njs into ${cache} (once)`);
     execFileSync('bash', [join(projectRoot, 'scripts/provision-nginx.sh'), cache], {
       stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GW_NGINX_SUITE: name } });
