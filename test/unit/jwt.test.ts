@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { candidateKeys, cleanJwks, jwksDue } from '../../njs/src/core/jwks';
 import {
-  ALGS, b64urlDecode, candidateKeys, checkClaims, claimAt, cleanJwks, JWT_DEFAULTS, JwtConfig, jwksDue, jwtCandidate,
-  parseJwt, policyFromClaims, timingSafeEqual,
+  ALGS, b64urlDecode, checkClaims, claimAt, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims, timingSafeEqual,
 } from '../../njs/src/core/jwt';
 import { normalizeJwtConfig } from '../../scripts/jwt-config.mjs';
 import { b64u, signJwt } from '../support/jwt';

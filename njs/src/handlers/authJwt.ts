@@ -15,7 +15,8 @@
  * token or its signature.
  */
 import { gwError, GwError } from '../core/errors';
-import { algSpec, candidateKeys, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims } from '../core/jwt';
+import { candidateKeys } from '../core/jwks';
+import { algSpec, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
 import { currentKeys, hsSecret, jwtEnabled, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';

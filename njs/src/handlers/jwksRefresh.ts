@@ -5,7 +5,8 @@
  * failed fetch or an unusable answer keeps the last good set (ngx/jwks.ts).
  * Reads: env GW_JWKS_URL, GW_JWKS_FILE; gateway.json "jwt". Writes: the gw_jwks dict only.
  */
-import { JWT_DEFAULTS, JwtConfig, jwksDue } from '../core/jwt';
+import { jwksDue } from '../core/jwks';
+import { JWT_DEFAULTS, JwtConfig } from '../core/jwt';
 import { jwksFile, jwksUrl, markTry, refreshState, storeJwks, syncJwksFile } from '../ngx/jwks';
 import { sharedRoutes } from '../ngx/table';
 

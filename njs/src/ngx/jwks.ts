@@ -1,7 +1,7 @@
 /**
  * Signature checks for JWT bearer tokens and the JWKS store, over the `gw_jwks` shared dict (string
  * zone, nginx/jwt-http.conf), shared by all workers:
- *   jwks       JSON list of the verifiable keys (core/jwt.ts cleanJwks) of the last good fetch
+ *   jwks       JSON list of the verifiable keys (core/jwks.ts cleanJwks) of the last good fetch
  *   jwks:at    ms of the last good fetch       jwks:try   ms of the last attempt
  *   jwks:miss  "1" when a request named a kid the set lacks (the next tick refetches)
  *   jwks:src   stamp of GW_JWKS_FILE when the set came from it
@@ -17,7 +17,8 @@
  */
 import cr from 'crypto';
 import fs from 'fs';
-import { AlgSpec, cleanJwks, Jwk, timingSafeEqual } from '../core/jwt';
+import { cleanJwks, Jwk } from '../core/jwks';
+import { AlgSpec, timingSafeEqual } from '../core/jwt';
 
 function dict(): NgxSharedDict<string> {
   const d = ngx.shared.gw_jwks;
