@@ -63,7 +63,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     out.v = String(e.status);
   }
   function invalid(reason: string): void {
-    r.log('gw: jwt: refused: ' + reason);
+    r.warn('gw: jwt: refused: ' + reason);
     refuse(gwError('invalid_api_key', INVALID));
   }
   const cfg = jwtConfig();
