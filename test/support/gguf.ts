@@ -209,7 +209,8 @@ export function tinyLlamaGguf(opts: TinyLlamaOptions): Buffer {
   const nHead = opts.nHead ?? 4;
   const nHeadKv = opts.nHeadKv ?? nHead;
   const nFf = opts.nFf ?? 4 * nEmbd;
-  const ctx = opts.contextLength ?? 4096;
+  // llama-server caps --ctx-size at the trained context: claim a long one so tests choose theirs.
+  const ctx = opts.contextLength ?? 32768;
   if (nEmbd % nHead !== 0 || nHead % nHeadKv !== 0) throw new Error('gguf: nEmbd must divide by nHead, and nHead by nHeadKv');
   const headDim = nEmbd / nHead;
   const vocab = byteVocab();

@@ -150,7 +150,7 @@ describe('tiny llama model', () => {
     expect(g.kv['general.architecture'].type).toBe(GgufType.STRING);
     for (const [k, want] of Object.entries({
       'llama.embedding_length': 64, 'llama.block_count': 2, 'llama.feed_forward_length': 256, 'llama.attention.head_count': 4,
-      'llama.attention.head_count_kv': 4, 'llama.rope.dimension_count': 16, 'llama.context_length': 4096, 'llama.vocab_size': 259,
+      'llama.attention.head_count_kv': 4, 'llama.rope.dimension_count': 16, 'llama.context_length': 32768, 'llama.vocab_size': 259,
     })) {
       expect(v(k), k).toBe(want);
       expect(g.kv[k].type, k).toBe(GgufType.UINT32);
