@@ -51,7 +51,13 @@ apt-get "${APT_OPTS[@]}" -qq update >&2
 cd "$CACHE/debs"
 for p in $PKGS; do
   if ! apt-get "${APT_OPTS[@]}" -qq download "$p" >&2; then
-    echo "provision-llama: warning: could not download $p" >&2
+    case "$p" in
+      # Without these there is nothing to run; the host's copies of the others may do.
+      llama.cpp-tools|libllama0|libggml0|libc6)
+        echo "provision-llama: could not download $p from $MIRROR $SUITE (no access to the Debian archive, or the package was renamed)" >&2
+        exit 1 ;;
+      *) echo "provision-llama: warning: could not download $p" >&2 ;;
+    esac
   fi
 done
 for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done

@@ -68,19 +68,24 @@ if (!found.ok) {
   });
 }
 
-describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? found.rt.version : ''}`, async () => {
+describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? found.rt.version : ''}`, () => {
   const rt = found.ok ? found.rt : (null as never);
-  const ports = { chat: await freePort(), embed: await freePort(), late: await freePort() };
-  const chatModel = tinyLlamaFile({ seed: 19, kind: 'chat' });
-  const embedModel = tinyLlamaFile({ seed: 20, kind: 'embedding' });
+  const ports = { chat: 0, embed: 0, late: 0 };
   // The late server's model path is a symlink to a FIFO: llama-server listens, then blocks opening
   // the model, so its /health answers 503 "Loading model" for as long as the test wants.
-  const lateDir = mkdtempSync(join(tmpdir(), 'gw-llama-late-'));
-  const fifo = join(lateDir, 'model.fifo');
-  const lateLink = join(lateDir, 'model.gguf');
+  let lateDir = '';
+  let fifo = '';
+  let lateLink = '';
+  let chatModel = '';
   const servers: Record<string, LlamaServer> = {};
 
   beforeAll(async () => {
+    chatModel = tinyLlamaFile({ seed: 19, kind: 'chat' });
+    const embedModel = tinyLlamaFile({ seed: 20, kind: 'embedding' });
+    Object.assign(ports, { chat: await freePort(), embed: await freePort(), late: await freePort() });
+    lateDir = mkdtempSync(join(tmpdir(), 'gw-llama-late-'));
+    fifo = join(lateDir, 'model.fifo');
+    lateLink = join(lateDir, 'model.gguf');
     execFileSync('mkfifo', [fifo]);
     symlinkSync(fifo, lateLink);
     servers.chat = startLlamaServer(rt, { model: chatModel, port: ports.chat, alias: CHAT_M, ctxSize: CTX * SLOTS, parallel: SLOTS });
@@ -92,7 +97,7 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
   }, 60_000);
   afterAll(async () => {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
-    rmSync(lateDir, { recursive: true, force: true });
+    if (lateDir) rmSync(lateDir, { recursive: true, force: true });
   });
 
   const gw = useGateway(() => ({
