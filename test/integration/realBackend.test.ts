@@ -35,6 +35,7 @@ const CHAT_M = 'tiny-llama-chat';
 const EMBED_M = 'tiny-llama-embed';
 const LATE_M = 'tiny-llama-late';
 const MOCK_M = 'mock/next-to-llama';
+const EMBED_KEY = 'sk-llama-embed-backend-key';
 /**
  * Context per slot of the chat server (--ctx-size is shared by its -np slots, and the server's
  * errors report the slot's): long enough that an aborted stream would still be generating.
@@ -89,7 +90,8 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
     execFileSync('mkfifo', [fifo]);
     symlinkSync(fifo, lateLink);
     servers.chat = startLlamaServer(rt, { model: chatModel, port: ports.chat, alias: CHAT_M, ctxSize: CTX * SLOTS, parallel: SLOTS });
-    servers.embed = startLlamaServer(rt, { model: embedModel, port: ports.embed, alias: EMBED_M, embeddings: true });
+    // Started with --api-key, as a vLLM behind the gateway may be: only the gateway holds its key.
+    servers.embed = startLlamaServer(rt, { model: embedModel, port: ports.embed, alias: EMBED_M, embeddings: true, extraArgs: ['--api-key', EMBED_KEY] });
     // --fit (the default) opens the model once to size the context and shrugs off a failure there; the
     // real load opens it again. The first open is the one blocked on the FIFO (see releaseLate).
     servers.late = startLlamaServer(rt, { model: lateLink, port: ports.late, alias: LATE_M, extraArgs: ['--fit', 'on'] });
@@ -110,9 +112,11 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
     },
     upstreams: {
       be_llama: { servers: [`127.0.0.1:${ports.chat}`] },
-      be_llama_embed: { servers: [`127.0.0.1:${ports.embed}`] },
+      be_llama_embed: { servers: [`127.0.0.1:${ports.embed}`], api_key_env: 'GW_TEST_LLAMA_KEY' },
       be_late: { servers: [`127.0.0.1:${ports.late}`] },
     },
+    env: { GW_TEST_LLAMA_KEY: EMBED_KEY },
+    render: { patch: (c) => c.replace('env GW_STATE_DIR;', 'env GW_STATE_DIR;\nenv GW_TEST_LLAMA_KEY;') },
   }));
 
   const client = () => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -178,6 +182,18 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
     }, 5_000);
   });
 
+  it('streamed bytes pass through unchanged: same seed, same tokens, split UTF-8 and all', async () => {
+    // Fixed seed and no prompt cache: llama-server samples the same tokens for the same request, so
+    // the gateway's stream must equal the direct one except for the id, timestamps and timings.
+    const body = JSON.stringify({ model: CHAT_M, messages: [{ role: 'user', content: 'bytes' }], max_tokens: 40, seed: 42, cache_prompt: false,
+      stream: true, stream_options: { include_usage: true } });
+    const viaGw = await (await post(`${gw.url}/v1/chat/completions`, body)).text();
+    const straight = await (await post(`${servers.chat.url}/v1/chat/completions`, body)).text();
+    const norm = (t: string) => t.replace(/"(id|created)":("[^"]*"|\d+)/g, '"$1":0').replace(/"timings":\{[^}]*\}/g, '"timings":{}');
+    expect(norm(viaGw)).toBe(norm(straight));
+    expect(viaGw.split('\n\n').filter((e) => e.startsWith('data: {')).length).toBeGreaterThan(10);
+  });
+
   it('completions, streamed and not, carry the server\'s usage into the log', async () => {
     const id = rid('cmpl');
     const out = await client().completions.create({ model: CHAT_M, prompt: 'Once upon a time', max_tokens: 6 }, { headers: { 'x-request-id': id } });
@@ -193,15 +209,19 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
     expect(await logLine(sid)).toMatchObject({ stream: true, prompt_tokens: usage!.prompt_tokens, completion_tokens: usage!.completion_tokens });
   });
 
-  it('embeddings from a second llama-server (--embeddings --pooling mean), usage logged', async () => {
+  it('embeddings from a second llama-server (--embeddings --pooling mean, --api-key), usage logged', async () => {
     const id = rid('emb');
-    const out = await client().embeddings.create({ model: EMBED_M, input: ['hello', 'world!'] }, { headers: { 'x-request-id': id } });
+    // The client's own key is not the backend's: the gateway swaps in the upstream's (api_key_env).
+    const out = await new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-client-key-the-backend-never-sees', maxRetries: 0 })
+      .embeddings.create({ model: EMBED_M, input: ['hello', 'world!'] }, { headers: { 'x-request-id': id } });
     expect(out.data).toHaveLength(2);
     expect(out.data[0].embedding).toHaveLength(64);
     expect(out.data[1].index).toBe(1);
     const norm = Math.hypot(...out.data[0].embedding);
     expect(norm).toBeCloseTo(1, 3); // llama-server normalizes embeddings (L2) by default
     expect(out.usage.prompt_tokens).toBeGreaterThan(0);
+    const refused = await post(`${servers.embed.url}/v1/embeddings`, JSON.stringify({ input: 'x' }), { authorization: 'Bearer sk-client-key-the-backend-never-sees' });
+    expect(refused.status).toBe(401); // the server does check keys
     // llama.cpp's embeddings usage has no completion_tokens; the gateway counts that as 0, as for vLLM.
     expect(await logLine(id)).toMatchObject({ endpoint: 'embeddings', status: 200, upstream: 'be_llama_embed', prompt_tokens: out.usage.prompt_tokens, completion_tokens: 0 });
   });
