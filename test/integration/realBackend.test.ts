@@ -237,6 +237,9 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
       expect(byId[CHAT_M].owned_by).toBe('llamacpp');
       expect(byId[MOCK_M].owned_by).toBe('vllm');
     });
+    // llama.cpp states its context as meta.n_ctx (per slot); /v1/metadata passes it on as max_model_len.
+    const md = await (await fetch(`${gw.url}/v1/metadata`)).json() as { models: { id: string; max_model_len: number | null }[] };
+    expect(md.models.find((m) => m.id === CHAT_M)!.max_model_len).toBe(CTX);
   });
 
   it('/metrics?backends=1 merges llama.cpp\'s own metrics under gw_upstream/gw_server labels', async () => {
