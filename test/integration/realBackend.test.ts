@@ -9,7 +9,7 @@
  * with the reason printed; GW_REAL_BACKEND=require makes that a failure instead.
  */
 import OpenAI from 'openai';
-import { closeSync, constants as fsc, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, mkdtempSync, openSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,6 @@ import { sleep } from '../support/nginx';
 import { parseExposition, sampleValue } from '../support/prometheus';
 import { freePort } from '../support/stack';
 import { useGateway } from '../support/useGateway';
-import { openSync } from 'node:fs';
 
 const found = findLlama();
 if (!found.ok) {
@@ -127,9 +126,11 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
 
   it('chat completion through the gateway: the server\'s answer and usage, logged as the server counted', async () => {
     const id = rid('chat');
-    const out = await client().chat.completions.create(
-      { model: 'chat', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 8 },
-      { headers: { 'x-request-id': id } });
+    // seed and cache_prompt are llama.cpp extensions the gateway forwards untouched.
+    const ask = { model: 'chat', messages: [{ role: 'user' as const, content: 'hello there' }], max_tokens: 8, seed: 11, cache_prompt: false };
+    const out = await client().chat.completions.create(ask, { headers: { 'x-request-id': id } });
+    const ref = await direct().chat.completions.create(ask);
+    expect(out.choices[0].message.content).toBe(ref.choices[0].message.content);
     expect(out.object).toBe('chat.completion');
     expect(out.model).toBe(CHAT_M); // --alias: llama-server names itself, whatever the request said
     expect(out.choices[0].message.role).toBe('assistant');
