@@ -50,10 +50,69 @@ export const GATEWAY_ENV: Record<string, string> = {
   GW_STATE_DIR: C.state,
 };
 
+/**
+ * Default images, by exact tag (docs/deployment.md says why these and how to pin a digest). The njs
+ * version is the official image's, read from docker-nginx's Dockerfile for that tag (NJS_VERSION);
+ * test/unit/compose.test.ts fails when it is not a line CI runs (test/support/ci-versions.json).
+ */
+export const PINS = {
+  nginx: {
+    tag: 'nginx:1.30.4',
+    nginx: '1.30.4',
+    njs: '1.0.1',
+    source: 'nginx/docker-nginx stable/debian/Dockerfile at 120635b2e7338f1bfd45bed7d7692538d7338196',
+  },
+  vllm: { tag: 'vllm/vllm-openai:v0.28.0' },
+} as const;
+
 export const IMAGES = {
-  nginx: '${GW_NGINX_IMAGE:-nginx:1.28}',
-  vllm: '${GW_VLLM_IMAGE:-vllm/vllm-openai:v0.11.0}',
+  nginx: `\${GW_NGINX_IMAGE:-${PINS.nginx.tag}}`,
+  vllm: `\${GW_VLLM_IMAGE:-${PINS.vllm.tag}}`,
 };
+
+/** nginx that re-resolves upstream{} server names (`server name:port resolve`, open source since 1.27.3). */
+export const NGINX_MIN_RESOLVE = '1.27.3';
+
+/** a >= b for dotted version numbers ("1.30.4" >= "1.27.3"). */
+export function versionAtLeast(a: string, b: string): boolean {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
+  }
+  return true;
+}
+
+/**
+ * routes.conf for an nginx older than NGINX_MIN_RESOLVE (GW_NGINX_IMAGE set to one): the same
+ * upstreams without `resolve`, so names are resolved once, at start (the gateway's depends_on
+ * `restart: true` then covers a recreated model server).
+ */
+export function withoutResolve(routesConf: string): string {
+  return routesConf.replace(/^(\s*server [^;\n]*) resolve;$/gm, '$1;');
+}
+
+/** An image reference pinned to an exact version: a digest, or a tag with a version number in it. */
+export const EXACT_IMAGE_RE = /^[a-z0-9][a-z0-9._/-]*(?::(?=[\w.-]*\d)[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+export function isExactImage(ref: string): boolean {
+  return EXACT_IMAGE_RE.test(ref) && (/@sha256:/.test(ref) || /:[^/]+$/.test(ref)) && !/:(latest|stable|mainline|main|nightly)$/.test(ref);
+}
+
+/**
+ * vLLM's HTTP server (uvicorn) closes idle keep-alive connections after this many seconds
+ * (VLLM_HTTP_TIMEOUT_KEEP_ALIVE); set explicitly so the upstreams' keepalive_timeout provably sits
+ * below it.
+ */
+export const VLLM_KEEP_ALIVE_S = 5;
+
+/** Where each model server keeps vLLM's compile caches (VLLM_CACHE_ROOT), on the vllm-cache volume. */
+export const VLLM_CACHE = '/vllm-cache';
+
+/**
+ * At most this share of a GPU's memory for all servers on it: CUDA contexts (one per process) and,
+ * depending on the vLLM version, CUDA-graph memory sit outside --gpu-memory-utilization.
+ */
+export const GPU_SHARE_MAX = 0.9;
 
 /** Offline and no telemetry: set on every model server (the dev stack's mocks too). */
 export const OFFLINE_ENV: Record<string, string> = {
@@ -66,7 +125,14 @@ export const OFFLINE_ENV: Record<string, string> = {
 
 export interface VllmSpec {
   hf_repo: string;
-  revision?: string;
+  /** The Hugging Face commit the downloader fetches (40 hex digits): weights do not change under a tag. */
+  revision: string;
+  /** This model's image when it must differ from the default (an exact tag or digest). */
+  image?: string;
+  /** vLLM's --limit-mm-per-prompt, as JSON; required for a model with the "vision" capability. */
+  limit_mm_per_prompt?: Record<string, number>;
+  /** vLLM's --mm-processor-kwargs, as JSON (e.g. {"max_pixels": N} for Qwen2.5-VL models). */
+  mm_processor_kwargs?: Record<string, number | string | boolean>;
   max_model_len: number;
   gpu_memory_utilization: number;
   /** GPUs of every replica (default ["0"]); replica_device_ids overrides per service. */
@@ -90,6 +156,10 @@ export interface ModelServer {
   vllm: VllmSpec;
   /** The previous model server on the same GPU: vLLM profiles free memory at start, one at a time. */
   after?: string;
+  /** That server's health URL, which this one waits for in its own entrypoint (not only compose's depends_on). */
+  waitFor?: string;
+  /** --tensor-parallel-size this server runs with (1 unless split over several GPUs). */
+  tp: number;
 }
 
 export interface ComposePlan {
@@ -119,7 +189,24 @@ function checkVllm(model: string, v: unknown): VllmSpec {
       fail(`${at}.${f}: a list of strings without "$"`);
     }
   }
-  if (s.revision !== undefined && (typeof s.revision !== 'string' || !/^[\w.-]+$/.test(s.revision))) fail(`${at}.revision: a branch, tag or commit`);
+  if (typeof s.revision !== 'string' || !/^[0-9a-f]{40}$/.test(s.revision)) {
+    fail(`${at}.revision: the Hugging Face commit to serve, 40 hex digits (the repo's "Files and versions" history); a branch moves under you`);
+  }
+  if (s.image !== undefined && (typeof s.image !== 'string' || !isExactImage(s.image))) {
+    fail(`${at}.image: an exact image reference like "vllm/vllm-openai:v0.10.2" or "...@sha256:<digest>", not a floating tag`);
+  }
+  for (const f of ['limit_mm_per_prompt', 'mm_processor_kwargs'] as const) {
+    const o = s[f];
+    if (o !== undefined && (!o || typeof o !== 'object' || Array.isArray(o) || Object.entries(o).some(([k, v]) => !/^\w+$/.test(k) || !['number', 'string', 'boolean'].includes(typeof v) || String(v).includes('$')))) {
+      fail(`${at}.${f}: an object of plain values, e.g. {"image": 1, "video": 0}`);
+    }
+  }
+  if (s.limit_mm_per_prompt && Object.values(s.limit_mm_per_prompt).some((v) => !Number.isInteger(v) || (v as number) < 0)) {
+    fail(`${at}.limit_mm_per_prompt: whole numbers of items per prompt, e.g. {"image": 1, "video": 0}`);
+  }
+  if ((s.args ?? []).some((a) => /^--(limit-mm-per-prompt|mm-processor-kwargs)\b/.test(a))) {
+    fail(`${at}.args: use the limit_mm_per_prompt / mm_processor_kwargs fields (the generator renders their JSON form)`);
+  }
   return s;
 }
 
@@ -136,6 +223,9 @@ export function planCompose(raw: ComposePlan['raw']): ComposePlan {
     }
     const model = models[0];
     const vllm = checkVllm(model, raw.models[model].vllm);
+    if (cfg.models[model].capabilities.includes('vision') && !vllm.limit_mm_per_prompt) {
+      fail(`models["${model}"].vllm.limit_mm_per_prompt: a vision model needs its inputs bounded, e.g. {"image": 1, "video": 0}`);
+    }
     const maxInflight = cfg.models[model].max_inflight;
     if (maxInflight < 1) fail(`models["${model}"].max_inflight: set the model's concurrency cap; the servers' --max-num-seqs is derived from it`);
     const replicas = up.servers.filter((s) => !/ backup\b/.test(s)).length || up.servers.length;
@@ -148,17 +238,19 @@ export function planCompose(raw: ComposePlan['raw']): ComposePlan {
       if (seen.has(service)) fail(`upstreams.${upstream}.servers: service "${service}" is listed twice`);
       seen.add(service);
       const deviceIds = vllm.replica_device_ids?.[service] ?? vllm.device_ids ?? ['0'];
+      const tpArg = (vllm.args ?? []).findIndex((a) => /^(--tensor-parallel-size|-tp)$/.test(a));
+      const tp = tpArg >= 0 ? Number((vllm.args ?? [])[tpArg + 1]) || 1 : deviceIds.length;
       const s: ModelServer = {
         service, upstream, model, port: Number(m[2]), replicas,
-        maxNumSeqs: Math.ceil(maxInflight / replicas), deviceIds, vllm,
+        maxNumSeqs: Math.ceil(maxInflight / replicas), deviceIds, vllm, tp,
       };
       for (const d of deviceIds) {
         const slot = (perDevice[d] ??= { total: 0 });
         slot.total += vllm.gpu_memory_utilization; // vLLM's share is per GPU, on each GPU of a replica
         if (slot.last && !s.after) s.after = slot.last;
         slot.last = service;
-        if (slot.total > 0.95 + 1e-9) {
-          fail(`GPU ${d}: the model servers on it ask for ${slot.total.toFixed(2)} of its memory (gpu_memory_utilization); keep the sum at most 0.95 or move a replica with replica_device_ids`);
+        if (slot.total > GPU_SHARE_MAX + 1e-9) {
+          fail(`GPU ${d}: the model servers on it ask for ${slot.total.toFixed(2)} of its memory (gpu_memory_utilization); keep the sum at most ${GPU_SHARE_MAX} (CUDA contexts and graphs need the rest) or move a replica with replica_device_ids`);
         }
       }
       servers.push(s);
@@ -167,6 +259,10 @@ export function planCompose(raw: ComposePlan['raw']): ComposePlan {
     for (const name of Object.keys(vllm.replica_device_ids ?? {})) {
       if (!mine.includes(name)) fail(`models["${model}"].vllm.replica_device_ids: "${name}" is not one of the servers of upstream ${upstream} (${mine.join(', ')})`);
     }
+  }
+  for (const s of servers) {
+    const prev = servers.find((x) => x.service === s.after);
+    if (prev) s.waitFor = `http://${prev.service}:${prev.port}/health`;
   }
   return { raw, cfg, servers };
 }
@@ -189,8 +285,10 @@ export function renderContainerNginxConf(opts: { tls: boolean }): string {
   const header = `# Generated from nginx/nginx.conf.example by scripts/gen-compose.ts (npm run compose:gen): the\n` +
     `# gateway container's config${opts.tls ? ' with TLS (compose/tls.yml)' : ''}. Edit the example or the generator, not this file.\n`;
   const extra = [
-    '    # ngx.fetch (health probes, /v1/models) reaches compose service names only through a resolver:',
-    '    # Docker\'s embedded DNS (nginx/discovery-http.conf). upstream{} servers resolve once, at start.',
+    '    # Docker\'s embedded DNS, for both users of compose service names: the upstream{} servers',
+    '    # (`resolve`: looked up again every `valid`, so a recreated container\'s new address is',
+    '    # picked up and a backend that is not up yet does not stop nginx from starting) and ngx.fetch',
+    '    # (health probes, /v1/models: nginx/discovery-http.conf), which reach the same names.',
     '    resolver 127.0.0.11 valid=10s ipv6=off;',
     '    resolver_timeout 2s;',
   ];
@@ -266,8 +364,8 @@ function gatewayService(dependsOn: string[]): Obj {
     tmpfs: [C.prefix],
     ports: [`\${GW_BIND:-127.0.0.1}:\${GW_PORT:-8080}:${C.port}`],
     networks: ['models', 'edge'],
-    // restart: nginx resolves the service names once, at start; a model server compose recreates
-    // (new address) restarts the gateway too.
+    // The upstreams re-resolve service names (routes.conf: `resolve`), so a recreated model server
+    // is found without this; restart: true stays for older images set through GW_NGINX_IMAGE.
     depends_on: Object.fromEntries(dependsOn.map((s) => [s, { condition: 'service_healthy', restart: true }])),
     // GET /health is answered by nginx and njs alone (no backend call): liveness of the gateway.
     healthcheck: {
@@ -307,8 +405,22 @@ const DOWNLOAD_PY = [
   'print("all weights are in the models volume; now: docker compose -f compose/gpu.yml up -d", flush=True)',
 ].join('\n');
 
-/** Fails fast with a clear message when the weights are missing, then execs `vllm serve`. */
-const VLLM_START = 'test -f "$$1/config.json" || { echo "no weights at $$1: run the model-downloader first (README, Compose stacks)" >&2; exit 1; }; exec vllm serve "$$@"';
+/**
+ * The model server's entrypoint: fails fast with a clear message when the weights are missing;
+ * then, when GW_WAIT_FOR names the health URL of the server before it on the same GPU, waits for
+ * that server to be healthy. vLLM sizes its memory from what is free when it starts, so servers
+ * sharing a GPU must start one after another; compose's depends_on orders only `compose up`, not
+ * a daemon or host restart (Docker then starts every container at once) nor a restart policy. It
+ * gives up after GW_WAIT_MAX seconds and exits, and its restart policy tries again.
+ */
+const WAIT_PY = 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)';
+export const VLLM_START = [
+  'test -f "$$1/config.json" || { echo "no weights at $$1: run the model-downloader first (docs/deployment.md)" >&2; exit 1; }',
+  'if [ -n "$${GW_WAIT_FOR:-}" ]; then n=0; until python3 -c "' + WAIT_PY + '" "$$GW_WAIT_FOR" 2>/dev/null; do ' +
+    'n=$$((n + 5)); if [ "$$n" -ge "$${GW_WAIT_MAX:-1800}" ]; then echo "$$GW_WAIT_FOR is not healthy after $$n s: exiting; the restart policy retries" >&2; exit 1; fi; ' +
+    'case $$((n % 60)) in 0) echo "waiting for $$GW_WAIT_FOR (the server before this one on the GPU) to be healthy" >&2;; esac; sleep 5; done; fi',
+  'exec vllm serve "$$@"',
+].join('; ');
 
 export function modelDir(v: VllmSpec): string {
   return `/models/${v.hf_repo}`;
@@ -325,21 +437,44 @@ export function vllmArgs(s: ModelServer): string[] {
     '--gpu-memory-utilization', String(s.vllm.gpu_memory_utilization),
     // A replica on several GPUs splits the model over them (tensor parallel), unless args say otherwise.
     ...(s.deviceIds.length > 1 && !(s.vllm.args ?? []).some((a) => /^--tensor-parallel-size|^-tp$/.test(a)) ? ['--tensor-parallel-size', String(s.deviceIds.length)] : []),
+    // JSON form: vLLM >= 0.10 rejects the old key=value form.
+    ...(s.vllm.limit_mm_per_prompt ? ['--limit-mm-per-prompt', JSON.stringify(s.vllm.limit_mm_per_prompt)] : []),
+    ...(s.vllm.mm_processor_kwargs ? ['--mm-processor-kwargs', JSON.stringify(s.vllm.mm_processor_kwargs)] : []),
     ...(s.vllm.args ?? []),
   ];
 }
+
+/**
+ * The model server's image: the model's own exact tag from compose/gateway.json (overridable per
+ * service, GW_IMAGE_VLLM_OCR for vllm-ocr, to try another tag without editing it), or the default.
+ */
+export function vllmImage(s: ModelServer): string {
+  if (!s.vllm.image) return IMAGES.vllm;
+  return `\${GW_IMAGE_${s.service.toUpperCase().replace(/-/g, '_')}:-${s.vllm.image}}`;
+}
+
 
 export function renderGpuCompose(plan: ComposePlan): string {
   const services: Obj = { gateway: gatewayService(plan.servers.map((s) => s.service)) };
   for (const s of plan.servers) {
     services[s.service] = {
-      image: IMAGES.vllm,
+      image: vllmImage(s),
       entrypoint: ['/bin/sh', '-c', VLLM_START, 'vllm-serve'],
       command: vllmArgs(s),
-      environment: { ...OFFLINE_ENV },
-      volumes: ['models:/models:ro'],
+      environment: {
+        ...OFFLINE_ENV,
+        VLLM_HTTP_TIMEOUT_KEEP_ALIVE: String(VLLM_KEEP_ALIVE_S),
+        VLLM_CACHE_ROOT: VLLM_CACHE,
+        ...(s.waitFor ? { GW_WAIT_FOR: s.waitFor } : {}),
+      },
+      // The compile caches survive restarts (vllm-cache), so a restarted server does not recompile.
+      volumes: ['models:/models:ro', `vllm-cache:${VLLM_CACHE}`],
       networks: ['models'],
-      shm_size: '2gb',
+      // Tensor-parallel workers exchange tensors through /dev/shm (NCCL): a larger one instead of
+      // `ipc: host`, which would share the host's IPC namespace with the container.
+      shm_size: s.tp > 1 ? '16gb' : '2gb',
+      // What NVIDIA's containers recommend for CUDA: pinned (page-locked) memory and a 64 MB stack.
+      ulimits: { memlock: { soft: -1, hard: -1 }, stack: 67108864 },
       deploy: { resources: { reservations: { devices: [{ driver: 'nvidia', device_ids: s.deviceIds, capabilities: ['gpu'] }] } } },
       healthcheck: {
         test: ['CMD', 'python3', '-c', `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.port}/health", timeout=5)`],
@@ -370,9 +505,9 @@ export function renderGpuCompose(plan: ComposePlan): string {
   const doc = {
     name: 'njs-gateway-gpu',
     services,
-    ...topLevel({ ...NETWORKS, egress: {} }, { models: {}, 'gw-state': {} }),
+    ...topLevel({ ...NETWORKS, egress: {} }, { models: {}, 'vllm-cache': {}, 'gw-state': {} }),
   };
-  return toYaml(doc, HEADER('GPU stack: the nginx gateway in front of one vLLM server per model (README, Compose stacks).'), {
+  return toYaml(doc, HEADER('GPU stack: the nginx gateway in front of one vLLM server per model (docs/deployment.md).'), {
     'networks.models': ' Model servers only: no route out of the host and no published ports.',
     'networks.edge': ' The gateway\'s published port (a container only on an internal network cannot publish one).',
     'networks.egress': ' Only the model-downloader (profile "setup") reaches the internet.',
@@ -400,7 +535,7 @@ export function renderDevCompose(plan: ComposePlan, tsxVersion: string): string 
     };
   }
   const doc = { name: 'njs-gateway-dev', services, ...topLevel({ ...NETWORKS }, { 'gw-state': {} }) };
-  return toYaml(doc, HEADER('CPU dev stack: the same gateway and nginx config in front of mock vLLM servers (README, Compose stacks).'), {
+  return toYaml(doc, HEADER('CPU dev stack: the same gateway and nginx config in front of mock vLLM servers (docs/deployment.md).'), {
     'networks.models': ' Model servers only: no route out of the host and no published ports.',
     'networks.edge': ' The gateway\'s published port.',
   });
@@ -472,9 +607,10 @@ export function generateCompose(plan = loadPlan()): Record<string, string> {
  * What the gateway container loads from dist/compose/ (a build output like the bundle, so a change
  * to nginx.conf.example or gen-config needs no commit here): `dir` defaults to dist/compose.
  */
-export function generateNginxFiles(plan = loadPlan()): Record<string, string> {
+export function generateNginxFiles(plan = loadPlan(), opts: { resolve?: boolean } = {}): Record<string, string> {
+  const routes = renderRoutesConf(plan.cfg, SOURCE, C.routes, { resolve: true });
   return {
-    'routes/routes.conf': renderRoutesConf(plan.cfg, SOURCE, C.routes),
+    'routes/routes.conf': opts.resolve === false ? withoutResolve(routes) : routes,
     'routes/gw-routes.js': renderRoutesModule(plan.cfg, SOURCE),
     'routes/gw-routes.json': renderRoutesJson(plan.cfg),
     'nginx.conf': renderContainerNginxConf({ tls: false }),
@@ -513,7 +649,10 @@ function main(argv: string[]): void {
     console.log('gen-compose: compose/ is up to date');
     return;
   }
-  const written = [...writeFiles(projectRoot, files), ...writeFiles(join(projectRoot, 'dist/compose'), generateNginxFiles(plan))];
+  // --no-resolve: for a GW_NGINX_IMAGE older than NGINX_MIN_RESOLVE, which cannot parse `resolve`.
+  const resolve = !argv.includes('--no-resolve');
+  if (!resolve) console.log(`gen-compose: --no-resolve: upstream names are resolved once, at start (nginx < ${NGINX_MIN_RESOLVE})`);
+  const written = [...writeFiles(projectRoot, files), ...writeFiles(join(projectRoot, 'dist/compose'), generateNginxFiles(plan, { resolve }))];
   for (const abs of written) console.log(`wrote ${relative(process.cwd(), abs)}`);
   for (const s of plan.servers) {
     console.log(`${s.service}: ${s.model} (${s.upstream}, ${s.replicas} replica${s.replicas > 1 ? 's' : ''} share max_inflight ${plan.cfg.models[s.model].max_inflight} -> --max-num-seqs ${s.maxNumSeqs}; GPU ${s.deviceIds.join(',')})`);

@@ -42,8 +42,15 @@ export function normalizeConfig(raw, source = 'gateway.json') {
       keepalive: intIn(u.keepalive, 32, `${at}.keepalive`, 0, 10000),
       max_fails: intIn(u.max_fails, 2, `${at}.max_fails`, 0, 1000),
       fail_timeout_ms: parseDuration(u.fail_timeout ?? '10s', `${at}.fail_timeout`),
+      // Idle upstream connections must close on nginx's side first: a backend that closes one
+      // while nginx reuses it fails that request. vLLM (uvicorn) closes after 5 s idle
+      // (VLLM_HTTP_TIMEOUT_KEEP_ALIVE), so the default stays below it.
+      keepalive_timeout_ms: parseDuration(u.keepalive_timeout ?? '4s', `${at}.keepalive_timeout`),
       api_key_env: typeof u.api_key_env === 'string' ? u.api_key_env : '',
     };
+    if (upstreams[name].keepalive_timeout_ms < 1000 || upstreams[name].keepalive_timeout_ms % 1000 !== 0) {
+      throw new Error(`${at}.keepalive_timeout: whole seconds, at least "1s", below the backend's own idle timeout (vLLM: 5 s), e.g. "4s"`);
+    }
     if (u.api_key_env !== undefined && !/^[A-Z_][A-Z0-9_]{0,63}$/.test(upstreams[name].api_key_env)) {
       throw new Error(`${at}.api_key_env: must be an environment variable name like "VLLM_OCR_API_KEY"`);
     }
@@ -82,8 +89,13 @@ export function normalizeConfig(raw, source = 'gateway.json') {
  * routes.conf: one upstream{} per upstream, and, when `dir` (where nginx will find this folder, an
  * absolute path) is given, the js_preload_object that shares the routing table with every request's
  * VM read-only, instead of each request building it (njs/src/ngx/table.ts).
+ * `opts.resolve` (nginx >= 1.27.3, with a `resolver` in http{}): each upstream gets a shared-memory
+ * zone and its servers the `resolve` parameter, so host names are looked up again as their DNS
+ * records expire (a restarted container's new address) and a name that does not resolve yet does
+ * not stop nginx from starting.
  */
-export function renderRoutesConf(cfg, source, dir) {
+export function renderRoutesConf(cfg, source, dir, opts) {
+  const resolve = Boolean(opts && opts.resolve);
   const lines = [`# Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.`];
   if (dir !== undefined) {
     if (!isAbsolute(dir)) throw new Error(`routes.conf: the routes folder must be an absolute path (got ${dir})`);
@@ -91,11 +103,15 @@ export function renderRoutesConf(cfg, source, dir) {
   }
   for (const [name, u] of Object.entries(cfg.upstreams)) {
     lines.push(`upstream ${name} {`, '    least_conn;');
+    // Prefixed: zone names share one namespace with every other shared-memory zone (js_shared_dict_zone).
+    if (resolve) lines.push(`    zone upstream_${name} 64k;`);
     for (const s of u.servers) {
       const params = / (max_fails|fail_timeout)=/.test(s) ? '' : ` max_fails=${u.max_fails} fail_timeout=${Math.ceil(u.fail_timeout_ms / 1000)}s`;
-      lines.push(`    server ${s}${params};`);
+      const re = resolve && !/ resolve\b/.test(s) && !/^[\d.]+:\d+|^\[/.test(s) ? ' resolve' : '';
+      lines.push(`    server ${s}${params}${re};`);
     }
     if (u.keepalive > 0) lines.push(`    keepalive ${u.keepalive};`);
+    lines.push(`    keepalive_timeout ${u.keepalive_timeout_ms / 1000}s;`);
     lines.push('}');
   }
   return lines.join('\n') + '\n';

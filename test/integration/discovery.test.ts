@@ -287,3 +287,55 @@ describe('a model whose only backend is dead, and one named by host name', async
     expect(md.body.models.find((m) => m.id === 'host-model')).toMatchObject({ status: 'unknown', listing: 'missing' });
   });
 });
+
+// /metrics names every key id with its counts and /readyz's detail names backend addresses and
+// probe errors: by default only loopback (geo $gw_ops_trusted in discovery-http.conf) or the admin
+// token sees them. Here loopback is made untrusted, so the test client is "the public".
+describe('operator endpoints on a public port', () => {
+  const gw = useGateway({
+    backends: { be_chat: {} },
+    models: { [CHAT]: { upstream: 'be_chat' } },
+    includePatches: {
+      'discovery-http.conf': (c) => c.replace(/127\.0\.0\.0\/8\s+1;/, '127.0.0.0/8   0;').replace(/::1\/128\s+1;/, '::1/128       0;'),
+    },
+  });
+  const admin = () => ({ authorization: `Bearer ${gw.adminToken}` });
+
+  it('the shipped config trusts loopback only', () => {
+    const conf = readFileSync(join(nginxDir, 'discovery-http.conf'), 'utf8');
+    const geo = /geo \$gw_ops_trusted \{([^}]*)\}/.exec(conf)![1];
+    expect(geo).toMatch(/default\s+0;/);
+    expect(geo.split('\n').filter((l) => /\s1;/.test(l)).map((l) => l.trim().split(/\s+/)[0]).sort()).toEqual(['127.0.0.0/8', '::1/128']);
+  });
+
+  it('/metrics → 404 not_found JSON for the public, whatever it sends; 200 with the admin token', async () => {
+    await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT)); // at least one series with a key label
+    const tries: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${gw.adminToken}x` }, { authorization: gw.adminToken }, { 'x-forwarded-for': '127.0.0.1' }];
+    for (const headers of tries) {
+      const r = await fetch(`${gw.url}/metrics?backends=1`, { headers });
+      expect(r.status, JSON.stringify(headers)).toBe(404);
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      expect((await r.json()).error.code).toBe('not_found');
+    }
+    const ok = await fetch(`${gw.url}/metrics`, { headers: admin() });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toMatch(/^gw_requests_total\{/m);
+  });
+
+  it('/readyz → status and policy only for the public; the full detail with the admin token', async () => {
+    await eventually(async () => {
+      const pub = await getJson<Record<string, unknown>>(`${gw.url}/readyz`);
+      expect(pub.status).toBe(200);
+      expect(pub.body).toEqual({ status: 'ready', policy: 'all' });
+    });
+    const any = await getJson(`${gw.url}/readyz?policy=any`);
+    expect(any.body).toEqual({ status: 'ready', policy: 'any' });
+    const full = await getJson<{ models: Record<string, unknown>; upstreams: Record<string, unknown> }>(`${gw.url}/readyz`, admin());
+    expect(Object.keys(full.body.models)).toEqual([CHAT]);
+    expect(JSON.stringify(full.body.upstreams)).toContain('127.0.0.1');
+  });
+
+  it('/health stays public', async () => {
+    expect(await getJson(`${gw.url}/health`)).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+});

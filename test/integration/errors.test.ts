@@ -1,9 +1,33 @@
-import { describe, expect, it } from 'vitest';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { errorCodes, gwError } from '../../njs/src/core/errors';
 import { CHAT, chatBody, post, postHeadersOnly, WHISPER } from '../support/clients';
+import { distDir } from '../support/config';
+import { parseLogLines } from '../support/logSchema';
+import { rawRequest, RawResponse } from '../support/rawHttp';
 import { freePort } from '../support/stack';
 import { useGateway } from '../support/useGateway';
 
 const deadPort = await freePort();
+
+// A backend that records the request target it received, byte for byte (the mock vLLM parses it).
+const received: string[] = [];
+const recorder = createServer((req: IncomingMessage, res: ServerResponse) => {
+  if (req.method === 'POST') received.push(req.url ?? '');
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"object":"chat.completion","choices":[]}');
+  });
+});
+await new Promise<void>((res) => recorder.listen(0, '127.0.0.1', () => res()));
+const recorderPort = (recorder.address() as AddressInfo).port;
+afterAll(() => new Promise<void>((res) => recorder.close(() => res())));
 
 const gw = useGateway({
   backends: { be_chat: { models: [CHAT, WHISPER] }, be_slow: { models: ['slow-model'] } },
@@ -12,8 +36,11 @@ const gw = useGateway({
     [WHISPER]: { upstream: 'be_chat', capabilities: ['audio'] },
     'slow-model': { upstream: 'be_slow' },
     'dead-model': { upstream: 'be_dead' },
+    'rec-model': { upstream: 'be_rec' },
   },
-  upstreams: { be_dead: { servers: [`127.0.0.1:${deadPort}`] } },
+  upstreams: { be_dead: { servers: [`127.0.0.1:${deadPort}`] }, be_rec: { servers: [`127.0.0.1:${recorderPort}`] } },
+  // Short client timeouts, so the 408 case takes a second, not a minute.
+  render: { patch: (c) => c.replace('keepalive_timeout 75s;', 'keepalive_timeout 75s;\n    client_header_timeout 1s;\n    client_body_timeout 1s;') },
   // A short read timeout so the 504 case takes a second, not fifteen minutes.
   includePatches: {
     'gateway-server.conf': (c) => c.replace(/proxy_read_timeout \d+s;/, 'proxy_read_timeout 1s;'),
@@ -120,5 +147,226 @@ describe('OpenAI-shaped errors from a real nginx', () => {
   it('stays up: a normal request still works after all of the above', async () => {
     const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT));
     expect(res.status).toBe(200);
+  });
+});
+
+/** Asserts a raw response is the catalogue's error for `code`, in OpenAI's JSON shape. */
+function expectRawError(res: RawResponse, code: string, status = gwError(code as never).status): void {
+  expect(res.status, res.raw.toString('latin1').slice(0, 400)).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(JSON.parse(res.body)).toEqual(JSON.parse(gwError(code as never).body));
+}
+
+const H = 'Host: gw\r\n';
+/** Requests nginx refuses by itself, before any njs runs: [name, raw bytes, code]. */
+const NGINX_ERRORS: [string, string, string][] = [
+  ['a bad request line', 'GARBAGE\r\n\r\n', 'bad_request'],
+  ['a request line of raw high bytes', '\xff\xfe / HTTP/1.1\r\n' + H + '\r\n', 'bad_request'],
+  ['a space in the path', 'GET /v1/a b HTTP/1.1\r\n' + H + '\r\n', 'bad_request'],
+  ['%00 in the path', 'GET /v1/models%00 HTTP/1.1\r\n' + H + '\r\n', 'bad_request'],
+  ['an unsupported HTTP version', 'GET /health HTTP/2.7\r\n' + H + '\r\n', 'http_version_not_supported'],
+  ['HTTP/1.1 without Host', 'GET /health HTTP/1.1\r\n\r\n', 'bad_request'],
+  ['two Host headers', 'GET /health HTTP/1.1\r\n' + H + H + '\r\n', 'bad_request'],
+  ['two Authorization headers', 'GET /health HTTP/1.1\r\n' + H + 'Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n', 'bad_request'],
+  ['a NUL in a header value', 'GET /health HTTP/1.1\r\n' + H + 'X-A: a\x00b\r\n\r\n', 'bad_request'],
+  ['Content-Length with Transfer-Encoding', 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'bad_request'],
+  ['an invalid chunked body', 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n', 'bad_request'],
+  ['a header line over large_client_header_buffers', 'GET /health HTTP/1.1\r\n' + H + 'X-Big: ' + 'a'.repeat(9000) + '\r\n\r\n', 'header_too_large'],
+  ['a URI over large_client_header_buffers', 'GET /v1/' + 'a'.repeat(9000) + ' HTTP/1.1\r\n' + H + '\r\n', 'uri_too_long'],
+  ['an unknown Transfer-Encoding', 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'Transfer-Encoding: gzip\r\n\r\n', 'not_implemented'],
+  ['a Content-Length over client_max_body_size', 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'Content-Length: 99999999999\r\n\r\n', 'request_too_large'],
+  ['a path that is not UTF-8 (raw bytes)', 'GET /v1/models\xff\xc3\x28 HTTP/1.1\r\n' + H + '\r\n', 'invalid_path'],
+  ['a path that is not UTF-8 (%-encoded)', 'GET /v1/models/%c3%28 HTTP/1.1\r\n' + H + '\r\n', 'invalid_path'],
+];
+
+describe('nginx-made errors are OpenAI JSON too (raw bytes over TCP)', () => {
+  for (const [name, raw, code] of NGINX_ERRORS) {
+    it(`gateway port: ${name} → ${gwError(code as never).status} ${code}`, async () => {
+      gw.allowErrorLog(/client sent|too long|too large|invalid/);
+      expectRawError(await rawRequest(gw.port, raw), code);
+    });
+  }
+  const adminPort = () => Number(new URL(gw.adminUrl).port);
+  for (const [name, raw, code] of NGINX_ERRORS) {
+    it(`admin port: ${name} → ${code}`, async () => {
+      gw.allowErrorLog(/client sent|too long|too large|invalid/);
+      expectRawError(await rawRequest(adminPort(), raw.replace('/v1/chat/completions', '/admin/keys')), code);
+    });
+  }
+  it('admin port: an unknown path → 404 not_found JSON, a too large body → 413 JSON', async () => {
+    expectRawError(await rawRequest(adminPort(), 'GET /nope HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n'), 'not_found');
+    expectRawError(await rawRequest(adminPort(), 'GET /index.html HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n'), 'not_found');
+    gw.allowErrorLog(/too large body/);
+    expectRawError(await rawRequest(adminPort(), 'POST /admin/keys HTTP/1.1\r\n' + H + 'Content-Length: 70000\r\n\r\n'), 'request_too_large');
+  });
+  it('an internal error page cannot be requested directly', async () => {
+    expectRawError(await rawRequest(gw.port, 'GET /_gw_error/400 HTTP/1.1\r\n' + H + 'Connection: close\r\n\r\n'), 'not_found');
+  });
+  it('every code the edge error pages use is in the catalogue', () => {
+    for (const [, , code] of NGINX_ERRORS) expect(errorCodes()).toContain(code);
+  });
+
+  it('HTTP/0.9 (no headers at all): the body is still the JSON error', async () => {
+    const res = await rawRequest(gw.port, 'GET /nope\r\n');
+    expect(res.status).toBe(0);
+    expect(JSON.parse(res.body)).toEqual(JSON.parse(gwError('not_found').body));
+  });
+
+  it('408 cannot be JSON: nginx closes a timed-out request without answering (logged as 408)', async () => {
+    gw.allowErrorLog(/timed out/);
+    const head = await rawRequest(gw.port, 'GET /health HTTP/1.1\r\n' + H + 'x-request-id: t408-head\r\n', { halfClose: false });
+    expect(head.raw.length).toBe(0);
+    const body = await rawRequest(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'x-request-id: t408-body\r\nContent-Length: 100\r\n\r\n{"mo', { halfClose: false });
+    expect(body.raw.length).toBe(0);
+    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+    expect(lines.find((l) => l.request_id === 't408-body')).toMatchObject({ status: 408 });
+  });
+});
+
+describe('the backend receives the path that was authorized and logged', () => {
+  const proxied = (path: string, id: string) => 'POST ' + path + ' HTTP/1.1\r\n' + H + 'Content-Type: application/json\r\nConnection: close\r\n' +
+    `x-request-id: ${id}\r\nContent-Length: ${chatBody('rec-model').length}\r\n\r\n` + chatBody('rec-model');
+
+  it('a plain path (and its query string) reaches the backend exactly as logged', async () => {
+    received.length = 0;
+    const ok = await rawRequest(gw.port, proxied('/v1/chat/completions', 'path-plain'), { halfClose: false });
+    expect(ok.status).toBe(200);
+    const q = await rawRequest(gw.port, proxied('/v1/chat/completions?api-version=1', 'path-query'), { halfClose: false });
+    expect(q.status).toBe(200);
+    expect(received).toEqual(['/v1/chat/completions', '/v1/chat/completions?api-version=1']);
+    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+    expect(lines.find((l) => l.request_id === 'path-plain')).toMatchObject({ uri: '/v1/chat/completions', endpoint: 'chat', status: 200 });
+  });
+
+  const refused: [string, string][] = [
+    ['a backslash and a dot segment', '/v1/..\\health'],
+    ['%2F-encoded dot segments', '/v1/chat/completions/..%2F..%2Fembeddings'],
+    ['a %2e%2e dot segment', '/v1/chat/%2e%2e/embeddings'],
+    ['a dot segment', '/v1/chat/../embeddings'],
+    ['a "." segment', '/v1/./chat/completions'],
+    ['a path that climbs into /v1/', '/x/../v1/chat/completions'],
+    ['an empty segment', '/v1//chat/completions'],
+    ['a leading double slash', '//v1/chat/completions'],
+    ['an encoded slash', '/v1/chat%2Fcompletions'],
+    ['an encoded letter', '/v1/chat/c%6Fmpletions'],
+    ['an encoded CR LF', '/v1/chat/completions%0d%0aX-Injected:%201'],
+    ['an encoded space', '/v1/chat/completions%20'],
+    ['a trailing slash', '/v1/chat/completions/'],
+  ];
+  for (const [name, path] of refused) {
+    it(`${name} (${path}) → 400 invalid_path, nothing proxied`, async () => {
+      received.length = 0;
+      expectRawError(await rawRequest(gw.port, proxied(path, 'path-bad'), { halfClose: false }), 'invalid_path');
+      expect(received).toEqual([]);
+    });
+  }
+  // Differential, on the real nginx: random request targets built from the pieces that normalize
+  // (dots, slashes, backslashes, %-escapes of them, "?", "#", ";"). Whatever nginx makes of one,
+  // either the backend receives exactly the bytes the client sent, the access log's uri is that
+  // path and the key check saw it, or nothing is proxied at all.
+  it('property: a proxied path is byte for byte the one sent and logged; anything else is not proxied', async () => {
+    const hostile = fc.constantFrom('/', '.', '..', '/.', '/..', '%2F', '%2f', '%2e', '%2E', '%2e%2e', '\\', '%5C', '%', '%41', '%25',
+      '%20', ';', '%3B', '%3F', '?', '?a=/../b', '#', ':', '@', '//', '%00', '%ff', '\xc3\xa9', '%c3%a9');
+    const plain = fc.constantFrom('a', 'chat', '/completions', '/b', 'x.y', '..z', '-', '_', '~');
+    const piece = fc.oneof({ arbitrary: plain, weight: 5 }, { arbitrary: hostile, weight: 1 });
+    const prefix = fc.oneof({ arbitrary: fc.constant('/v1/'), weight: 6 },
+      { arbitrary: fc.constantFrom('/v1', '/', '/x/../v1/', '/v1/./', '//v1/', '/V1/', '/v1/%2e/'), weight: 1 });
+    const seen: { id: string; target: string; status: number }[] = [];
+    let n = 0;
+    await fc.assert(fc.asyncProperty(prefix, fc.array(piece, { minLength: 1, maxLength: 8 }), async (pre, parts) => {
+      const target = pre + parts.join('');
+      const id = `prop-${n++}`;
+      received.length = 0;
+      const res = await rawRequest(gw.port, proxied(target, id), { halfClose: false });
+      seen.push({ id, target, status: res.status });
+      if (received.length > 0) {
+        expect(res.status).toBe(200);
+        expect(received).toEqual([target]);
+      } else {
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect(JSON.parse(res.body).error.code).toMatch(/^(invalid_path|bad_request|not_found|method_not_allowed)$/);
+      }
+    }), { seed: 1313, numRuns: 300 });
+    gw.allowErrorLog(/client sent|invalid/);
+    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+    const proxiedOnes = seen.filter((x) => x.status === 200);
+    expect(proxiedOnes.length).toBeGreaterThan(10); // the generator does reach the backend
+    for (const x of proxiedOnes) {
+      const l = lines.find((y) => y.request_id === x.id);
+      expect(l, x.target).toMatchObject({ uri: x.target.split('?')[0], upstream: 'be_rec' });
+    }
+  });
+});
+
+// Fail closed: the request goes on only when $gw_auth is exactly "ok". Here $gw_auth comes from a
+// request header instead of gw.auth, so the test can feed it any value the handler could return.
+describe('API-key check fails closed on any value but "ok"', () => {
+  const fake = useGateway({
+    auth: true,
+    backends: { be_chat: {} },
+    models: { [CHAT]: { upstream: 'be_chat' } },
+    includePatches: {
+      'gateway-http.conf': (c) => c.replace('js_set $gw_auth gw.auth;', 'map $http_x_test_auth $gw_auth { default $http_x_test_auth; }'),
+    },
+  });
+  const paths: [string, 'GET' | 'POST'][] = [['/v1/chat/completions', 'POST'], ['/v1/models', 'GET'], [`/v1/models/${CHAT}`, 'GET'], ['/v1/metadata', 'GET']];
+  const call = (path: string, method: string, value: string | null) => fetch(`${fake.url}${path}`, {
+    method, body: method === 'POST' ? chatBody(CHAT) : undefined,
+    headers: { 'content-type': 'application/json', ...(value === null ? {} : { 'x-test-auth': value }) },
+  });
+
+  // (nginx trims header values, so " ok" cannot be sent this way; gw.auth never returns it either.)
+  for (const value of [null, '', 'OK', 'Ok', 'okay', 'pass', '1', 'true', '200', '0', 'ok,ok', '500']) {
+    it(`$gw_auth = ${JSON.stringify(value)} → 500 internal_error on every keyed location, never a pass`, async () => {
+      const before = fake.mocks.be_chat.stats.byPath['/v1/chat/completions'] ?? 0;
+      for (const [path, method] of paths) {
+        const res = await call(path, method, value);
+        await expectError(res, 500, 'internal_error');
+      }
+      expect(fake.mocks.be_chat.stats.byPath['/v1/chat/completions'] ?? 0).toBe(before);
+    });
+  }
+  it('401 and 429 keep their status', async () => {
+    expect((await call('/v1/chat/completions', 'POST', '401')).status).toBe(401);
+    const r = await call('/v1/models', 'GET', '429');
+    expect(r.status).toBe(429);
+    expect(r.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
+  });
+  it('"ok" passes (the test above can fail)', async () => {
+    const before = fake.mocks.be_chat.stats.byPath['/v1/chat/completions'] ?? 0;
+    for (const [path, method] of paths) expect((await call(path, method, 'ok')).status, path).toBe(200);
+    expect(fake.mocks.be_chat.stats.byPath['/v1/chat/completions']).toBe(before + 1);
+  });
+});
+
+// The QuickJS failure of issue 13: the auth handler's module code throws before gw.auth runs (there,
+// `require` is not defined), so the js_set yields an empty value. Simulated on any engine by a copy
+// of the bundle whose auth group throws when loaded.
+const throwingDist = mkdtempSync(join(tmpdir(), 'gw-dist-throw-'));
+cpSync(distDir, throwingDist, { recursive: true });
+{
+  const f = join(throwingDist, 'gateway.js');
+  const js = readFileSync(f, 'utf8');
+  const patched = js.replace('function __gw_load_auth() {', 'function __gw_load_auth() { throw new ReferenceError("require is not defined (test)");');
+  if (patched === js) throw new Error('dist/gateway.js has no __gw_load_auth loader to patch');
+  writeFileSync(f, patched);
+}
+
+describe('API-key check fails closed when the auth handler throws', () => {
+  const broken = useGateway({
+    auth: true,
+    backends: { be_chat: {} },
+    models: { [CHAT]: { upstream: 'be_chat' } },
+    render: { distDir: throwingDist },
+  });
+  it('a keyless POST, a keyed POST and GET /v1/models → 500 internal_error; /health still answers', async () => {
+    broken.allowErrorLog(/require is not defined|js exception|js_set/);
+    await expectError(await post(`${broken.url}/v1/chat/completions`, chatBody(CHAT)), 500, 'internal_error');
+    await expectError(await post(`${broken.url}/v1/chat/completions`, chatBody(CHAT), { authorization: 'Bearer sk-anything' }), 500, 'internal_error');
+    await expectError(await fetch(`${broken.url}/v1/models`), 500, 'internal_error');
+    expect((await fetch(`${broken.url}/health`)).status).toBe(200);
+    expect(broken.mocks.be_chat.stats.byPath['/v1/chat/completions'] ?? 0).toBe(0);
+    expect(broken.errorLogSinceTestStart()).toMatch(/require is not defined/);
   });
 });

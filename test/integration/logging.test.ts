@@ -4,13 +4,14 @@
  * also checked against nginx/log-schema.json (here explicitly, and by useGateway after each test).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSocket, Socket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT, chatBody, EMBED, post } from '../support/clients';
-import { invalidLogLines, LogLine, logLineProblems, waitForLogLine } from '../support/logSchema';
+import { invalidLogBytes, invalidLogLines, LogLine, logLineProblems, parseLogLines, waitForLogLine } from '../support/logSchema';
+import { rawRequest } from '../support/rawHttp';
 import { sleep } from '../support/nginx';
 import { useGateway } from '../support/useGateway';
 
@@ -262,7 +263,57 @@ describe('access log: one schema-valid JSON line per request', () => {
     expect(l.request_time as number).toBeLessThan(1.9);
   });
 
+  it('hostile request targets and bodies: every line is still strict UTF-8 JSON; non-UTF-8 paths are refused', async () => {
+    const accessPath = join(gw.prefix, 'logs/access.log');
+    const from = readFileSync(accessPath).length;
+    // [raw request target (latin1: one char = one byte), the uri the line must show, the status]
+    const targets: [string, string, number][] = [
+      ['/v1/models/\xff', '', 400],
+      ['/v1/models/a\xc3\x28b', '', 400],
+      ['/v1/models/%ff', '', 400],
+      ['/v1/models/%c3%28', '', 400],
+      ['/v1/models/%c0%af', '', 400], // overlong "/"
+      ['/v1/models/%ed%a0%80', '', 400], // a UTF-16 surrogate
+      ['/v1/models/%f4%90%80%80', '', 400], // past U+10FFFF
+      ['/v1/models/%f0%9f%98', '', 400], // truncated 4-byte sequence
+      ['/v1/models/\xe2\x82\xac', '/v1/models/\u20ac', 404], // valid UTF-8, raw
+      ['/v1/models/%F0%9F%98%80', '/v1/models/\u{1F600}', 404], // valid UTF-8, encoded
+      ['/v1/models/"q"\\b\\', '/v1/models/"q"\\b\\', 404],
+      ['/v1/models/%22%5C%22%7D', '/v1/models/"\\"}', 404],
+      ['/v1/models/%01%1f%7f', '/v1/models/\x01\x1f\x7f', 404],
+      ['/v1/models/%0d%0a{"status":200}', '/v1/models/\r\n{"status":200}', 404],
+      ['/v1/models?q=\xff%ff"\\', '/v1/models', 200],
+    ];
+    for (let i = 0; i < targets.length; i++) {
+      const res = await rawRequest(gw.port, `GET ${targets[i][0]} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${KEY}\r\nx-request-id: hostile-${i}\r\n\r\n`);
+      expect(res.status, targets[i][0]).toBe(targets[i][2]);
+      expect(JSON.parse(res.body)).toBeTypeOf('object');
+    }
+    // Raw bytes nginx refuses in the request line itself, and bodies whose model is not UTF-8.
+    for (const t of ['/v1/\x01', '/v1/\x7f\x00', '/\xff\xfe HTTP/1.1 \xff']) {
+      expect((await rawRequest(gw.port, `GET ${t} HTTP/1.1\r\nHost: gw\r\n\r\n`)).status).toBe(400);
+    }
+    const jsonModel = Buffer.concat([Buffer.from('{"model":"m\xff\xc3\x28","messages":[]}', 'latin1')]);
+    expect((await post(`${gw.url}/v1/chat/completions`, jsonModel, { ...AUTH, 'x-request-id': 'hostile-json' })).status).toBeGreaterThanOrEqual(400);
+    const fd = new FormData();
+    fd.append('file', new Blob([Buffer.alloc(10, 7)]), 'a.wav');
+    fd.append('model', new Blob([Buffer.from([0x6d, 0xff, 0xc3, 0x28])]));
+    await (await fetch(`${gw.url}/v1/audio/transcriptions`, { method: 'POST', body: fd, headers: { ...AUTH, 'x-request-id': 'hostile-form' } })).arrayBuffer();
+
+    await line('hostile-form');
+    const bytes = readFileSync(accessPath).subarray(from);
+    expect(invalidLogBytes(bytes)).toEqual([]);
+    const lines = parseLogLines(bytes.toString('utf8'));
+    for (let i = 0; i < targets.length; i++) {
+      const l = lines.find((x) => x.request_id === `hostile-${i}`);
+      expect(l, targets[i][0]).toMatchObject({ uri: targets[i][1], status: targets[i][2] });
+      if (targets[i][2] === 400) expect(l!.error_code).toBe('invalid_path');
+    }
+    expect(lines.filter((x) => x.status === 400 && x.error_code === 'bad_request')).toHaveLength(3);
+  });
+
   it('every line this file produced so far matches the schema', () => {
+    expect(invalidLogBytes(readFileSync(join(gw.prefix, 'logs/access.log')))).toEqual([]);
     const log = gw.nginx.accessLog();
     expect(log.split('\n').filter((x) => x).length).toBeGreaterThan(10);
     expect(invalidLogLines(log)).toEqual([]);

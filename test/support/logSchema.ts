@@ -28,6 +28,34 @@ export function logLineProblems(line: string): string[] {
   return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}: ${line.slice(0, 300)}`);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Problems of an access log read as bytes: every line must be valid UTF-8 (a strict decoder, not
+ * one that swaps bad bytes for U+FFFD as readFileSync(..., 'utf8') does), then a schema-valid JSON
+ * object.
+ */
+export function invalidLogBytes(log: Buffer): string[] {
+  const out: string[] = [];
+  let start = 0;
+  while (start < log.length) {
+    let end = log.indexOf(0x0a, start);
+    if (end < 0) end = log.length;
+    const bytes = log.subarray(start, end);
+    start = end + 1;
+    if (bytes.length === 0) continue;
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      out.push(`not UTF-8: ${bytes.toString('latin1').slice(0, 300)}`);
+      continue;
+    }
+    out.push(...logLineProblems(text));
+  }
+  return out;
+}
+
 /** Problems of every non-empty line of an access-log text. */
 export function invalidLogLines(text: string): string[] {
   const out: string[] = [];

@@ -4,8 +4,9 @@
  * exception (Test::Nginx's no_error_log); a failing test gets the nginx logs appended.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { invalidLogLines } from './logSchema';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { invalidLogBytes } from './logSchema';
 import { Stack, StackOptions, startStack } from './stack';
 
 export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
@@ -15,6 +16,11 @@ export interface GatewayRef extends Stack {
   errorLogSinceTestStart(): string;
   /** Opt out of the clean-log check for this test (a test that provokes an alert on purpose). */
   allowErrorLog(re: RegExp): void;
+}
+
+function accessBytes(ref: GatewayRef): Buffer {
+  const p = join(ref.prefix, 'logs/access.log');
+  return existsSync(p) ? readFileSync(p) : Buffer.alloc(0);
 }
 
 export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRef {
@@ -39,7 +45,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   beforeEach(() => {
     allowed = null;
     if (ref.nginx) mark = ref.nginx.errorLog().length;
-    if (ref.nginx) accessMark = ref.nginx.accessLog().length;
+    if (ref.nginx) accessMark = accessBytes(ref).length;
     onTestFailed(() => {
       if (!ref.nginx) return;
       const err = ref.nginx.errorLog().slice(mark).split('\n').slice(-60).join('\n');
@@ -54,8 +60,9 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     // Every access-log line this test produced must match nginx/log-schema.json (when the config
     // logs gw_json to logs/access.log; a line nginx writes after this check is seen by the next test).
     if (/logs\/access\.log gw_json;/.test(readFileSync(ref.nginx.confPath, 'utf8'))) {
-      const log = ref.nginx.accessLog();
-      expect(invalidLogLines(log.length >= accessMark ? log.slice(accessMark) : log), 'access.log lines must match nginx/log-schema.json').toEqual([]);
+      // As bytes: a strict UTF-8 decode per line, not readFileSync's U+FFFD for bad bytes.
+      const log = accessBytes(ref);
+      expect(invalidLogBytes(log.length >= accessMark ? log.subarray(accessMark) : log), 'access.log lines must be UTF-8 and match nginx/log-schema.json').toEqual([]);
     }
   });
   return ref;

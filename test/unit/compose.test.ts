@@ -6,12 +6,19 @@
  * on model servers, healthchecks) and agree with compose/gateway.json (served names, caps, context).
  */
 import { Ajv } from 'ajv';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { C, GATEWAY_ENV, generateCompose, generateNginxFiles, loadPlan, OFFLINE_ENV, planCompose, staleFiles } from '../../scripts/gen-compose';
+import {
+  C, GATEWAY_ENV, generateCompose, generateNginxFiles, IMAGES, isExactImage, loadPlan, NGINX_MIN_RESOLVE, OFFLINE_ENV, PINS,
+  planCompose, staleFiles, versionAtLeast, VLLM_CACHE, VLLM_KEEP_ALIVE_S, withoutResolve,
+} from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
 import { NGINX_ENV, projectRoot } from '../support/config';
 
@@ -153,7 +160,7 @@ describe('gpu stack', () => {
     }
     expect(d.restart).toBe('no');
     // Model servers read the weights read-only; only the downloader writes them.
-    for (const [name, s] of servers) expect(s.volumes, name).toEqual(['models:/models:ro']);
+    for (const [name, s] of servers) expect(s.volumes, name).toEqual(['models:/models:ro', `vllm-cache:${VLLM_CACHE}`]);
     expect(d.volumes).toEqual(['models:/models']);
   });
 
@@ -267,7 +274,7 @@ describe('gen-compose planning', () => {
     expect(g.services['vllm-chat'].deploy.resources.reservations.devices[0].device_ids).toEqual(['0', '1']);
     raw.models['BAAI/bge-m3'].vllm.device_ids = ['1'];
     raw.models['BAAI/bge-m3'].vllm.gpu_memory_utilization = 0.75;
-    expect(() => planCompose(raw)).toThrow(/GPU 1: .*1\.00 of its memory/);
+    expect(() => planCompose(raw)).toThrow(/GPU 1: .*0\.97 of its memory.*at most 0\.9/);
   });
 
   it.each([
@@ -282,5 +289,220 @@ describe('gen-compose planning', () => {
     const raw = base();
     edit(raw);
     expect(() => planCompose(raw)).toThrow(re);
+  });
+});
+
+/** The image a `${VAR:-default}` reference runs when VAR is unset. */
+function defaultImage(ref: string): string {
+  const m = /^\$\{[A-Z0-9_]+:-(.+)\}$/.exec(ref);
+  return m ? m[1] : ref;
+}
+
+describe('operations: pinned images, re-resolving upstreams, keep-alive, bounded inputs', () => {
+  const plan = loadPlan();
+  const servers = modelServers(gpu);
+  const ci = JSON.parse(readFileSync(join(projectRoot, 'test/support/ci-versions.json'), 'utf8')) as { njs: string[] };
+  const line = (v: string) => v.split('.').slice(0, 2).join('.');
+
+  it('runs every image by an exact tag (no floating nginx:1.28, latest, stable)', () => {
+    for (const f of [gpu, dev]) {
+      for (const [name, s] of Object.entries(f.services)) {
+        if (s.build) continue;
+        expect(isExactImage(defaultImage(s.image)), `${name}: ${s.image}`).toBe(true);
+      }
+    }
+    for (const bad of ['nginx:1.28', 'nginx', 'nginx:latest', 'vllm/vllm-openai:latest', 'nginx:stable', 'nginx:mainline']) {
+      expect(isExactImage(bad), bad).toBe(bad === 'nginx:1.28');
+    }
+    // nginx:1.28 has a version number but names a moving line: the pin is the full x.y.z.
+    expect(PINS.nginx.tag).toMatch(/^nginx:\d+\.\d+\.\d+$/);
+    expect(defaultImage(IMAGES.nginx)).toBe(PINS.nginx.tag);
+    expect(defaultImage(IMAGES.vllm)).toMatch(/^vllm\/vllm-openai:v\d+\.\d+\.\d+$/);
+    expect(isExactImage(`nginx@sha256:${'a'.repeat(64)}`)).toBe(true);
+  });
+
+  it('pins an nginx image whose njs (docker-nginx NJS_VERSION for that tag) is a line CI runs', () => {
+    expect(ci.njs.length).toBeGreaterThan(0);
+    expect(PINS.nginx.tag).toBe(`nginx:${PINS.nginx.nginx}`);
+    expect(ci.njs.map(line), `nginx image ${PINS.nginx.tag} ships njs ${PINS.nginx.njs}; CI runs ${ci.njs.join(', ')} (test/support/ci-versions.json)`).toContain(line(PINS.nginx.njs));
+    // The check can fail: the tag the stacks used before (nginx:1.28 = 1.28.3, njs 0.9.6) is no line CI runs.
+    expect(ci.njs.map(line)).not.toContain(line('0.9.6'));
+    // And the image can run this config: `server ... resolve` and js_periodic (njs >= 0.8.1).
+    expect(versionAtLeast(PINS.nginx.nginx, NGINX_MIN_RESOLVE)).toBe(true);
+    expect(versionAtLeast(PINS.nginx.njs, '0.8.1')).toBe(true);
+    expect(PINS.nginx.tag).not.toMatch(/alpine-slim/); // no njs module in *-alpine-slim
+    expect(versionAtLeast('1.26.3', NGINX_MIN_RESOLVE)).toBe(false);
+  });
+
+  it('re-resolves the service names: a zone per upstream, `resolve` on each server, Docker\'s resolver in http{}', () => {
+    const files = generateNginxFiles(plan);
+    const routes = files['routes/routes.conf'];
+    for (const [upstream, u] of Object.entries(plan.cfg.upstreams)) {
+      const block = new RegExp(`upstream ${upstream} \\{([^}]*)\\}`).exec(routes)?.[1] ?? '';
+      expect(block, upstream).toMatch(new RegExp(`^\\s*zone upstream_${upstream} \\d+k;$`, 'm'));
+      for (const srv of u.servers) expect(block).toMatch(new RegExp(`^\\s*server ${srv.split(' ')[0]} [^;]* resolve;$`, 'm'));
+    }
+    for (const conf of [files['nginx.conf'], files['nginx-tls.conf']]) {
+      const http = conf.slice(conf.indexOf('http {'));
+      expect(http).toMatch(/^ {4}resolver 127\.0\.0\.11 valid=10s ipv6=off;$/m);
+    }
+    // The health probes and /v1/models fetches (ngx.fetch, same resolver) use the same names.
+    const table = JSON.parse(files['routes/gw-routes.json']);
+    for (const s of plan.servers) expect(table.upstreams[s.upstream].servers).toContain(`${s.service}:${s.port}`);
+    // The variant for nginx < 1.27.3 drops only `resolve`.
+    const old = withoutResolve(routes);
+    expect(old).not.toMatch(/ resolve;/);
+    expect(old.replace(/\n/g, '')).toBe(routes.replace(/ resolve;/g, ';').replace(/\n/g, ''));
+  });
+
+  it('closes idle upstream connections before vLLM does (keepalive_timeout < VLLM_HTTP_TIMEOUT_KEEP_ALIVE)', () => {
+    const routes = generateNginxFiles(plan)['routes/routes.conf'];
+    const timeouts = [...routes.matchAll(/keepalive_timeout (\d+)s;/g)].map((m) => Number(m[1]));
+    expect(timeouts).toHaveLength(Object.keys(plan.cfg.upstreams).length);
+    for (const t of timeouts) expect(t).toBeLessThan(VLLM_KEEP_ALIVE_S);
+    for (const [name, s] of servers) expect(envOf(s).VLLM_HTTP_TIMEOUT_KEEP_ALIVE, name).toBe(String(VLLM_KEEP_ALIVE_S));
+  });
+
+  it('bounds the OCR model\'s inputs: --limit-mm-per-prompt in JSON form (one image, no video), max_pixels', () => {
+    const vision = plan.servers.filter((s) => plan.cfg.models[s.model].capabilities.includes('vision'));
+    expect(vision.length).toBeGreaterThan(0);
+    for (const s of vision) {
+      const args = gpu.services[s.service].command as string[];
+      expect(JSON.parse(arg(args, '--limit-mm-per-prompt')!)).toEqual({ image: 1, video: 0 });
+      expect(JSON.parse(arg(args, '--mm-processor-kwargs')!).max_pixels).toBeGreaterThan(0);
+      expect(args.join(' ')).not.toMatch(/image=\d/);
+    }
+    const raw = structuredClone(source);
+    delete raw.models['nanonets/Nanonets-OCR2-3B'].vllm.limit_mm_per_prompt;
+    expect(() => planCompose(raw)).toThrow(/vision model needs its inputs bounded/);
+    raw.models['nanonets/Nanonets-OCR2-3B'].vllm.args = ['--limit-mm-per-prompt', 'image=1'];
+    expect(() => planCompose(raw)).toThrow(/use the limit_mm_per_prompt/);
+    const neg = structuredClone(source);
+    neg.models['nanonets/Nanonets-OCR2-3B'].vllm.limit_mm_per_prompt = { image: -1 };
+    expect(() => planCompose(neg)).toThrow(/whole numbers/);
+  });
+
+  it('serves every model at a pinned revision, which the downloader fetches', () => {
+    const list = JSON.parse(gpu.services['model-downloader'].command[0]) as { repo: string; revision?: string }[];
+    for (const [name, m] of Object.entries(source.models as Record<string, { vllm: { hf_repo: string; revision: string } }>)) {
+      expect(m.vllm.revision, name).toMatch(/^[0-9a-f]{40}$/);
+      expect(list.find((d) => d.repo === m.vllm.hf_repo)?.revision, name).toBe(m.vllm.revision);
+    }
+    for (const rev of [undefined, 'main', 'v1.0']) {
+      const raw = structuredClone(source);
+      raw.models['BAAI/bge-m3'].vllm.revision = rev;
+      expect(() => planCompose(raw), String(rev)).toThrow(/revision: the Hugging Face commit/);
+    }
+  });
+
+  it('gives a tensor-parallel server a 16 GB /dev/shm (not ipc: host), every server a compile cache and ulimits', () => {
+    for (const [name, s] of servers) {
+      expect(s.shm_size, name).toBe('2gb');
+      expect(s.ipc, name).toBeUndefined();
+      expect(s.ulimits, name).toEqual({ memlock: { soft: -1, hard: -1 }, stack: 67108864 });
+      expect(envOf(s).VLLM_CACHE_ROOT, name).toBe(VLLM_CACHE);
+    }
+    expect(gpu.volumes).toHaveProperty('vllm-cache');
+    const raw = structuredClone(source);
+    raw.models['Qwen/Qwen2.5-1.5B-Instruct'].vllm.device_ids = ['0', '1'];
+    const g = parse(generateCompose(planCompose(raw))['compose/gpu.yml']) as ComposeFile;
+    expect(g.services['vllm-chat'].shm_size).toBe('16gb');
+    expect(g.services['vllm-chat'].ipc).toBeUndefined();
+    expect(g.services['vllm-ocr'].shm_size).toBe('2gb');
+    expect(validate(g)).toBe(true);
+  });
+
+  it('makes each server on a shared GPU wait for the one before it in its own entrypoint, not only in depends_on', () => {
+    const byGpu: Record<string, string[]> = {};
+    for (const s of plan.servers) for (const d of s.deviceIds) (byGpu[d] ??= []).push(s.service);
+    for (const list of Object.values(byGpu)) {
+      list.forEach((name, i) => {
+        const env = envOf(gpu.services[name]);
+        if (i === 0) expect(env.GW_WAIT_FOR, name).toBeUndefined();
+        else {
+          const prev = plan.servers.find((x) => x.service === list[i - 1])!;
+          expect(env.GW_WAIT_FOR, name).toBe(`http://${prev.service}:${prev.port}/health`);
+          expect(gpu.services[name].depends_on?.[prev.service]).toEqual({ condition: 'service_healthy' });
+        }
+      });
+    }
+    for (const [name, s] of servers) expect(s.entrypoint[2], name).toContain('GW_WAIT_FOR');
+  });
+});
+
+const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+if (!hasPython) console.info('compose.test.ts: the model-server entrypoint checks are skipped: no python3 here (the vLLM image has it)');
+
+describe.skipIf(!hasPython)('the model server entrypoint under a real sh (compose turns $$ into $)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-entry-'));
+  const script = (gpu.services['vllm-chat'].entrypoint[2] as string).replace(/\$\$/g, '$');
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(join(dir, 'weights'));
+  writeFileSync(join(dir, 'weights/config.json'), '{}');
+  // A stand-in `vllm` that shows what it was started with.
+  writeFileSync(join(dir, 'bin/vllm'), '#!/bin/sh\necho "vllm $*"\n');
+  chmodSync(join(dir, 'bin/vllm'), 0o755);
+
+  function run(env: Record<string, string>, weights = join(dir, 'weights')): Promise<{ code: number | null; out: string; err: string }> {
+    return new Promise((resolve) => {
+      const p = spawn('sh', ['-c', script, 'vllm-serve', weights, '--port', '8000'], {
+        env: { PATH: `${join(dir, 'bin')}:${process.env.PATH}`, ...env },
+      });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { err += d; });
+      p.on('close', (code) => resolve({ code, out, err }));
+    });
+  }
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses to start without weights, naming the downloader', async () => {
+    const r = await run({}, join(dir, 'nothing'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no weights at .*run the model-downloader first/);
+    expect(r.out).toBe('');
+  });
+
+  it('starts vllm serve at once when it waits for nobody, and after the predecessor answers /health', async () => {
+    expect((await run({})).out).toBe(`vllm serve ${join(dir, 'weights')} --port 8000\n`);
+    const hits: string[] = [];
+    const srv = createServer((req, res) => { hits.push(req.url ?? ''); res.end('{}'); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/health`;
+      const r = await run({ GW_WAIT_FOR: url });
+      expect(r.code).toBe(0);
+      expect(hits).toEqual(['/health']);
+      expect(r.out).toBe(`vllm serve ${join(dir, 'weights')} --port 8000\n`);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('does not start vllm while the predecessor is unhealthy, and gives up after GW_WAIT_MAX for the restart policy', async () => {
+    const srv = createServer((_req, res) => { res.statusCode = 503; res.end(); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/health`;
+      const r = await run({ GW_WAIT_FOR: url, GW_WAIT_MAX: '5' });
+      expect(r.code).toBe(1);
+      expect(r.out).toBe('');
+      expect(r.err).toContain(`${url} is not healthy after 5 s`);
+    } finally {
+      srv.close();
+    }
+  });
+});
+
+describe('gen-compose --no-resolve (an nginx image older than 1.27.3)', () => {
+  it('renders the same routes without `resolve`, keeping the zones', () => {
+    const a = generateNginxFiles(loadPlan())['routes/routes.conf'];
+    const b = generateNginxFiles(loadPlan(), { resolve: false })['routes/routes.conf'];
+    expect(a).toMatch(/ resolve;$/m);
+    expect(b).not.toMatch(/resolve/);
+    expect(b).toMatch(/zone upstream_be_ocr/);
+    expect(b).toBe(withoutResolve(a));
   });
 });

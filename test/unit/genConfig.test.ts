@@ -25,7 +25,35 @@ describe('gen-config', () => {
 
   it('renders upstream blocks with least_conn, passive health and keepalive', () => {
     const conf = renderRoutesConf(normalizeConfig(base), 'x.json');
-    expect(conf).toContain('upstream be_a {\n    least_conn;\n    server 127.0.0.1:9001 max_fails=2 fail_timeout=10s;\n    server 127.0.0.1:9002 backup max_fails=2 fail_timeout=10s;\n    keepalive 32;\n}');
+    expect(conf).toContain('upstream be_a {\n    least_conn;\n    server 127.0.0.1:9001 max_fails=2 fail_timeout=10s;\n    server 127.0.0.1:9002 backup max_fails=2 fail_timeout=10s;\n    keepalive 32;\n    keepalive_timeout 4s;\n}');
+  });
+
+  it('closes idle upstream connections before vLLM does (uvicorn: 5 s): keepalive_timeout 4s unless set', () => {
+    expect(normalizeConfig(base).upstreams.be_a.keepalive_timeout_ms).toBe(4000);
+    const raw = structuredClone(base) as any;
+    raw.upstreams.be_a.keepalive_timeout = '2s';
+    expect(renderRoutesConf(normalizeConfig(raw), 'x.json')).toMatch(/^    keepalive_timeout 2s;$/m);
+    // Without a keepalive pool (or on nginx 1.30, where upstreams keep connections by default) too.
+    raw.upstreams.be_a.keepalive = 0;
+    const conf = renderRoutesConf(normalizeConfig(raw), 'x.json');
+    expect(conf).not.toMatch(/keepalive \d/);
+    expect(conf).toMatch(/^    keepalive_timeout 2s;$/m);
+    for (const bad of ['500ms', '0s', '1500ms', 'soon']) {
+      raw.upstreams.be_a.keepalive_timeout = bad;
+      expect(() => normalizeConfig(raw), bad).toThrow(/keepalive_timeout/);
+    }
+  });
+
+  it('with resolve: a zone per upstream and `resolve` on host names, not on literal addresses', () => {
+    const raw = { upstreams: { be_a: { servers: ['vllm-a:8000', 'vllm-b:8000 backup', '10.0.0.5:8000', '[::1]:8000'] } }, models: base.models };
+    const conf = renderRoutesConf(normalizeConfig(raw), 'x.json', undefined, { resolve: true });
+    expect(conf).toContain('    zone upstream_be_a 64k;\n');
+    expect(conf).toContain('    server vllm-a:8000 max_fails=2 fail_timeout=10s resolve;\n');
+    expect(conf).toContain('    server vllm-b:8000 backup max_fails=2 fail_timeout=10s resolve;\n');
+    expect(conf).toContain('    server 10.0.0.5:8000 max_fails=2 fail_timeout=10s;\n');
+    expect(conf).toContain('    server [::1]:8000 max_fails=2 fail_timeout=10s;\n');
+    // Off by default: nginx/gateway.json's literal addresses, and nginx < 1.27.3.
+    expect(renderRoutesConf(normalizeConfig(raw), 'x.json')).not.toMatch(/resolve|zone/);
   });
 
   it('renders a table the njs module can import', async () => {

@@ -1,7 +1,8 @@
 /**
  * The one catalogue of gateway errors. Every error body the gateway writes, from njs or from the
- * static error_page locations in nginx/gateway-server.conf (a unit test checks those match), is
- * built here in OpenAI's envelope: {"error":{"message","type","param","code"}}.
+ * static `return` bodies in nginx/ (error_page locations in edge-server.conf, the auth and path
+ * refusals; a unit test checks every one of them matches), is built here in OpenAI's envelope:
+ * {"error":{"message","type","param","code"}}.
  */
 
 export type ErrorType =
@@ -35,7 +36,14 @@ export type ErrorCode =
   | 'key_read_only'
   | 'model_unavailable'
   | 'queue_full'
-  | 'queue_timeout';
+  | 'queue_timeout'
+  | 'bad_request'
+  | 'invalid_path'
+  | 'request_timeout'
+  | 'uri_too_long'
+  | 'header_too_large'
+  | 'not_implemented'
+  | 'http_version_not_supported';
 
 interface CatalogueEntry {
   status: number;
@@ -99,6 +107,21 @@ function buildCatalogue(): { [code: string]: CatalogueEntry } {
       message: 'This key comes from GW_KEYS_FILE; change it in that file (the gateway re-reads it within 5 s).' },
     model_unavailable: { status: 503, type: 'service_unavailable', param: 'model',
       message: 'Every backend of this model is failing its health checks. Retry after the number of seconds in the Retry-After header.' },
+    // Errors nginx itself detects before any handler runs (nginx/edge-server.conf).
+    bad_request: { status: 400, type: 'invalid_request_error', param: null,
+      message: 'The HTTP request is malformed (request line, headers or chunked body). Send a well-formed HTTP/1.1 request.' },
+    invalid_path: { status: 400, type: 'invalid_request_error', param: null,
+      message: 'The request path must be plain: UTF-8, no percent-encoding, no dot segments, no backslashes, no empty segments (e.g. /v1/chat/completions).' },
+    request_timeout: { status: 408, type: 'invalid_request_error', param: null,
+      message: 'The client did not send the request in time.' },
+    uri_too_long: { status: 414, type: 'invalid_request_error', param: null,
+      message: 'The request URI is longer than this gateway accepts (large_client_header_buffers).' },
+    header_too_large: { status: 431, type: 'invalid_request_error', param: null,
+      message: 'A request header, or all of them together, is larger than this gateway accepts (large_client_header_buffers).' },
+    not_implemented: { status: 501, type: 'invalid_request_error', param: null,
+      message: 'The request uses an HTTP feature this gateway does not implement (a Transfer-Encoding other than chunked).' },
+    http_version_not_supported: { status: 505, type: 'invalid_request_error', param: null,
+      message: 'The HTTP version is not supported. Use HTTP/1.0 or HTTP/1.1.' },
   };
 }
 

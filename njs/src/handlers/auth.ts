@@ -1,7 +1,9 @@
 /**
  * gw.auth: `js_set $gw_auth` evaluated by `if` in `location /v1/` (rewrite phase), so a request
  * without a valid key is refused BEFORE nginx reads its body: a 50 MB upload from a stranger costs
- * nothing. Returns "" (pass), "401", "429" or "500"; gateway-server.conf maps those to `return`.
+ * nothing. Returns "ok" (pass), "401", "429" or "500". Fail closed: nginx lets a request through
+ * only on "ok"; anything else, an empty value from a throw included, goes to @gw_auth_refused
+ * (gateway-server.conf), which answers 401/429 with $gw_auth_error and everything else with 500.
  * Reads: $gw_auth_mode ("off" skips everything), headers Authorization / api-key / x-api-key.
  * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
  * $gw_error_code and $gw_retry_after on refusal.
@@ -13,6 +15,9 @@ import { numberDict } from '../ngx/counter';
 import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
 import { getVar, setVar } from '../ngx/vars';
 
+/** The only value nginx lets through (`if ($gw_auth != ok)` in gateway-server.conf). */
+const PASS = 'ok';
+
 function refuse(r: NginxHTTPRequest, e: GwError): string {
   setVar(r, 'gw_auth_error', e.body);
   setVar(r, 'gw_error_code', e.code);
@@ -21,7 +26,7 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 
 export function auth(r: NginxHTTPRequest): string {
   try {
-    if (getVar(r, 'gw_auth_mode') === 'off') return '';
+    if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
     const problems = ensureLoaded();
     for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
     const h = r.headersIn;
@@ -42,7 +47,7 @@ export function auth(r: NginxHTTPRequest): string {
           '). Retry after ' + rate.retryAfterSec + ' s.'));
       }
     }
-    return '';
+    return PASS;
   } catch (e) {
     r.error('gw: auth failed: ' + String(e));
     return refuse(r, gwError('internal_error'));

@@ -6,7 +6,8 @@
  * from `gw_health`, listing ages from `gw_discovery`). core/metrics.ts lists every family.
  * `?backends=1` appends each backend server's own /metrics (vLLM's), fetched in parallel, with
  * labels gw_upstream and gw_server added to every sample (core/promMerge.ts).
- * Returns: 200 text/plain; version=0.0.4, 500 internal_error.
+ * Only for trusted addresses or the admin token (ngx/adminAuth.ts opsAllowed): the series name
+ * every key id. Returns: 200 text/plain; version=0.0.4, 404 not_found (not allowed), 500 internal_error.
  */
 import { gwError } from '../core/errors';
 import { healthFresh } from '../core/health';
@@ -15,6 +16,7 @@ import { mergeBackendMetrics } from '../core/promMerge';
 import { labelText, renderExposition, Sample } from '../core/promText';
 import { GATEWAY_VERSION } from '../core/version';
 import { backendHeaders, discoveryDict, readListings } from '../ngx/discoveryStore';
+import { opsAllowed } from '../ngx/adminAuth';
 import { guard } from '../ngx/guard';
 import { healthDict, serverKey, TICK, upstreamKey } from '../ngx/health';
 import { metricsDict, queueCount } from '../ngx/metricsStore';
@@ -99,6 +101,10 @@ async function render(r: NginxHTTPRequest): Promise<void> {
 
 export function metrics(r: NginxHTTPRequest): void {
   guard(r, 'metrics', function () {
+    if (!opsAllowed(r)) {
+      replyError(r, gwError('not_found'));
+      return;
+    }
     render(r).catch(function (e) {
       r.error('gw: metrics failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
       replyError(r, gwError('internal_error'));

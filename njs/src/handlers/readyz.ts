@@ -5,11 +5,14 @@
  * configured model is down, i.e. routing would refuse none of them; `?policy=any`: 200 when at
  * least one model is not down. A model is down when every server of its upstream failed its
  * probes; "unknown" (not probed yet, checks off, host name without resolver) does not block.
- * Body: {"status":"ready"|"not_ready","policy","checks_active","checked_at","models":{..},"upstreams":{..}}.
+ * Body: {"status":"ready"|"not_ready","policy","checks_active","checked_at","models":{..},"upstreams":{..}};
+ * only {"status","policy"} unless the client may see operator detail (ngx/adminAuth.ts opsAllowed):
+ * the detail names backend addresses and probe errors.
  * Returns: 200, 503.
  */
 import { ready, ReadyPolicy, Status } from '../core/health';
 import { discoveryDict } from '../ngx/discoveryStore';
+import { opsAllowed } from '../ngx/adminAuth';
 import { guard } from '../ngx/guard';
 import { healthView } from '../ngx/health';
 import { replyJson } from '../ngx/reply';
@@ -30,6 +33,10 @@ export function readyz(r: NginxHTTPRequest): void {
     }
     const ok = ready(statuses, policy);
     r.headersOut['Cache-Control'] = 'no-store';
+    if (!opsAllowed(r)) {
+      replyJson(r, ok ? 200 : 503, JSON.stringify({ status: ok ? 'ready' : 'not_ready', policy: policy }));
+      return;
+    }
     replyJson(r, ok ? 200 : 503, JSON.stringify({
       status: ok ? 'ready' : 'not_ready',
       policy: policy,

@@ -42,6 +42,16 @@ export function checkAdmin(r: Pick<NginxHTTPRequest, 'headersIn'>): GwError | nu
 }
 
 /**
+ * Operator detail on the client-facing port (/metrics, /readyz's per-server detail): only for a
+ * client address the `geo $gw_ops_trusted` block marks "1" (nginx/discovery-http.conf; a config
+ * without it trusts no address), or a request carrying the admin token.
+ */
+export function opsAllowed(r: Pick<NginxHTTPRequest, 'headersIn' | 'variables'>): boolean {
+  if (r.variables.gw_ops_trusted === '1') return true;
+  return checkAdmin(r) === null;
+}
+
+/**
  * Wraps an admin handler: the admin token is checked first (401/503 otherwise), then the body runs
  * under guard() (anything it throws becomes a logged OpenAI-shaped 500).
  */
