@@ -77,7 +77,8 @@ export function findLlama(opts: { provision?: boolean } = {}): LlamaFound {
   }
   const cache = llamaCacheDir();
   const wrapper = join(cache, 'bin/llama-server');
-  if (!existsSync(wrapper) && opts.provision !== false) {
+  // A cache that no longer runs (interrupted unpack, a deleted library) is provisioned again.
+  if (opts.provision !== false && (!existsSync(wrapper) || typeof probe(wrapper) === 'string')) {
     process.stderr.write(`find-llama: provisioning Debian sid llama.cpp into ${cache} (once)\n`);
     try {
       execFileSync('bash', [join(projectRoot, 'scripts/provision-llama.sh'), cache], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
