@@ -105,6 +105,8 @@ export interface LlamaServerOptions {
   parallel?: number;
   embeddings?: boolean;
   extraArgs?: string[];
+  /** Seconds after which the server is ended whatever happens (default 900). */
+  maxLifetimeS?: number;
 }
 
 export interface LlamaServer {
@@ -129,7 +131,12 @@ export function startLlamaServer(rt: LlamaRuntime, o: LlamaServerOptions): Llama
   // LLAMA_ARG_* variables would silently override these flags.
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LLAMA_ARG_')) env[k] = v;
-  const child = spawn(rt.bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A test run that dies (a killed vitest worker) must not leave servers behind for good: coreutils'
+  // timeout ends the server after its lifetime, and passes our SIGTERM on before that.
+  const life = String(o.maxLifetimeS ?? 900);
+  const child = existsSync('/usr/bin/timeout')
+    ? spawn('/usr/bin/timeout', ['-k', '5', life, rt.bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(rt.bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   let exitedWith: string | null = null;
   const take = (b: Buffer) => { log = (log + b.toString('utf8')).slice(-200_000); };
