@@ -288,7 +288,7 @@ async function realStage(): Promise<RealResult | null> {
 async function main(): Promise<number> {
   const rt = findNginx();
   const report: BenchReport = {
-    meta: meta(rt.version), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, llama: null, regression: [], broken: [],
+    meta: meta(`${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ""}${rt.jsEngine ? `, js_engine ${rt.jsEngine}` : ""}`), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, llama: null, regression: [], broken: [],
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
   if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {

@@ -1,5 +1,5 @@
-// Bundles the handlers of njs/handlers.json into dist/gateway.js for the njs engine (njs 0.8.x and
-// 0.9.x), and renders the routing data (nginx/gateway.json or $GW_CONFIG) into dist/routes/
+// Bundles the handlers of njs/handlers.json into dist/gateway.js, one file for both engines: njs
+// (njs 0.8.x to 1.0.x) and QuickJS (js_engine qjs), and renders the routing data (nginx/gateway.json or $GW_CONFIG) into dist/routes/
 // (routes.conf, gw-routes.json for its js_preload_object, gw-routes.js).
 // njs resolves an import relative to the importing module before js_path, so the routing table must
 // not sit beside gateway.js: a stack with its own routes folder would silently get the default one.
@@ -24,7 +24,9 @@ export const NJS_UNSUPPORTED = ['class', 'destructuring', 'default-argument', 'a
 const FORBIDDEN_RUNTIME = [
   // njs 0.8: "SyntaxError: await in arguments not supported" at nginx start; await into a variable first.
   /[\w)\]]\s*\(\s*await\b|,\s*await\b/,/\bnew (Map|Set|WeakMap|WeakRef|Proxy)\b/, /\bReflect\./, /\bObject\.(fromEntries|hasOwn)\b/,
-  /\bstructuredClone\(/, /\bqueueMicrotask\(/, /\.(flatMap|findLast)\(/, /\bIntl\./];
+  /\bstructuredClone\(/,
+  // QuickJS has no require(): built-in modules come in through the top-level imports below.
+  /\brequire\s*\(/, /\bqueueMicrotask\(/, /\.(flatMap|findLast)\(/, /\bIntl\./];
 
 const outdir = join(root, 'dist');
 mkdirSync(outdir, { recursive: true });
@@ -40,21 +42,26 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 // is instantiated on the first call of one of its handlers in that VM, and only then. Groups that
 // share a module each carry a copy; handlers talk through nginx variables, never module state.
 // Separate bundles imported per location would do the same, at ~3 MB of worker memory per location.
-// External modules: the routing table is an ES module import (a user file on js_path); the built-in
-// modules come from require() inside the group that uses them, so a VM that never touches them
-// never instantiates them (an `import fs` at the top cost ~2 us per VM).
+// External modules: the routing table and the built-in modules (fs, crypto) are ES imports at the
+// module's top level. QuickJS (js_engine qjs, njs >= 0.8.6) has no require(), so a lazy require()
+// inside the group would throw there; a top-level import is the one form both engines accept. Only
+// the built-ins some group actually uses are imported.
 const EXTERNALS = { 'gw-routes.js': 'gw-routes.js' };
 const BUILTINS = ['fs', 'crypto', 'querystring', 'zlib', 'xml'];
 const { groups } = JSON.parse(readFileSync(join(root, 'njs/handlers.json'), 'utf8'));
-// The routing table is imported once at the top and built-ins come through __gw_builtin(): the group
-// bundles see both as free variables.
+// The routing table and the built-ins are imported once at the top: the group bundles see them as
+// free variables (__gw_ext_*).
+const usedBuiltins = Object.create(null);
 const externals = {
   name: 'njs-externals',
   setup(b) {
     const filter = new RegExp('^(' + Object.keys(EXTERNALS).concat(BUILTINS).map((k) => k.replace(/[.]/g, '\\.')).join('|') + ')$');
-    b.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'njs-external' }));
+    b.onResolve({ filter }, (a) => {
+      if (!EXTERNALS[a.path]) usedBuiltins[a.path] = true;
+      return { path: a.path, namespace: 'njs-external' };
+    });
     b.onLoad({ filter: /.*/, namespace: 'njs-external' }, (a) => ({
-      contents: 'export default ' + (EXTERNALS[a.path] ? externalVar(a.path) : '__gw_builtin(' + JSON.stringify(a.path) + ')') + ';', loader: 'js' }));
+      contents: 'export default ' + externalVar(a.path) + ';', loader: 'js' }));
   },
 };
 function externalVar(mod) {
@@ -63,7 +70,6 @@ function externalVar(mod) {
 
 const parts = [];
 for (const m of Object.keys(EXTERNALS)) parts.push('import ' + externalVar(m) + ' from "' + EXTERNALS[m] + '";');
-parts.push('function __gw_builtin(name) { return require(name); }');
 const table = [];
 for (const g of Object.keys(groups)) {
   const names = groups[g];
@@ -84,11 +90,13 @@ for (const g of Object.keys(groups)) {
   // Per VM, i.e. per request: the group is loaded at most once in it.
   parts.push('var __gw_g_' + g + ' = null;\nfunction __gw_group_' + g + '() { if (__gw_g_' + g + ' === null) __gw_g_' + g + ' = __gw_load_' + g + '(); return __gw_g_' + g + '; }');
 }
+// Imports go first in the module; the group loaders above reference them only when called.
+for (const m of BUILTINS) if (usedBuiltins[m]) parts.unshift('import ' + externalVar(m) + ' from "' + m + '";');
 parts.push('export default {\n  ' + table.join(',\n  ') + '\n};\n');
 const js = parts.join('\n');
 const bad = FORBIDDEN_RUNTIME.filter((re) => re.test(js));
 if (bad.length) {
-  console.error(`njs/build: the bundle uses what njs 0.8 lacks: ${bad.join(', ')}. Use Object.create(null) maps, indexed loops, and await into a variable before a call.`);
+  console.error(`njs/build: the bundle uses what njs 0.8 or QuickJS lacks: ${bad.join(', ')}. Use Object.create(null) maps, indexed loops, await into a variable before a call, and ES imports instead of require().`);
   process.exit(1);
 }
 writeFileSync(join(outdir, 'gateway.js'), js);

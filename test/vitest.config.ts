@@ -11,6 +11,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          // A private TMPDIR per run, and a check at its end that no nginx or mock it started is left.
+          globalSetup: ['test/support/globalSetup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Each file starts its own nginx and mocks; two cores, so keep files from piling up.

@@ -45,9 +45,17 @@ describe('bundle in real nginx', () => {
     const js = readFileSync(join(distDir, 'gateway.js'), 'utf8');
     // Top-level statements start in column 0; everything else is inside a loader.
     const top = js.split('\n').filter((l) => /^[A-Za-z]/.test(l));
-    const allowed = [/^import __gw_ext_\w+ from "gw-routes\.js";$/, /^function __gw_builtin\(name\) \{/, /^function __gw_load_\w+\(\) \{$/,
+    // Imports: the routing table and the built-in modules (no require(): QuickJS lacks it).
+    const allowed = [/^import __gw_ext_\w+ from "(gw-routes\.js|fs|crypto)";$/, /^function __gw_load_\w+\(\) \{$/,
       /^var __gw_g_\w+ = null;$/, /^function __gw_group_\w+\(\) \{/, /^export default \{$/];
     expect(top.filter((l) => !allowed.some((re) => re.test(l)))).toEqual([]);
     expect(top.filter((l) => l.startsWith('function __gw_load_'))).toHaveLength(Object.keys(groups).length);
+  });
+
+  it('calls no require(): QuickJS (js_engine qjs) has none, built-ins come in as top-level imports', () => {
+    requireBundle();
+    const js = readFileSync(join(distDir, 'gateway.js'), 'utf8');
+    expect(js).not.toMatch(/\brequire\s*\(/);
+    expect(js).toMatch(/^import __gw_ext_fs from "fs";$/m);
   });
 });

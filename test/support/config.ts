@@ -36,12 +36,39 @@ export interface RenderOptions {
   includeDir?: string;
   /** Extra text for the end of http{} (e.g. a second server for a test). */
   httpExtra?: string;
+  /**
+   * The njs JS engine (`js_engine`): 'qjs' (QuickJS, njs >= 0.8.6 built with it) or 'njs'; default
+   * GW_JS_ENGINE, else njs's own default (no directive, so nginx builds without QuickJS still run it).
+   */
+  jsEngine?: JsEngine | null;
   /** Last-chance edit of the rendered text, for a test that needs a variant. */
   patch?: (conf: string) => string;
 }
 
+export type JsEngine = 'njs' | 'qjs';
+
+/** GW_JS_ENGINE, the one switch for tests, `npm start` and the bench; null when unset. */
+export function jsEngineFromEnv(): JsEngine | null {
+  const v = process.env.GW_JS_ENGINE;
+  if (v === undefined || v === '') return null;
+  if (v === 'njs' || v === 'qjs') return v;
+  throw new Error(`GW_JS_ENGINE=${v} is not an njs engine: use qjs (QuickJS) or njs, or unset it`);
+}
+
+/**
+ * GW_JS_CONTEXT_REUSE=<n>: `js_context_reuse n;` (njs >= 0.8.6; QuickJS contexts kept for reuse per
+ * worker, default 128; 0 makes a context per request). For measuring (bench/engines.ts), not tuning.
+ */
+function contextReuseFromEnv(): string {
+  const v = process.env.GW_JS_CONTEXT_REUSE;
+  if (v === undefined || v === '') return '';
+  if (!/^\d+$/.test(v)) throw new Error(`GW_JS_CONTEXT_REUSE=${v}: give a number of contexts (0 = none kept)`);
+  return ` js_context_reuse ${v};`;
+}
+
 export function renderNginxConf(o: RenderOptions): string {
   const dist = o.distDir ?? distDir;
+  const engine = o.jsEngine === undefined ? jsEngineFromEnv() : o.jsEngine;
   const values: Record<string, string> = {
     __JS_MODULE__: o.jsModule ? `load_module ${o.jsModule};` : '',
     __PREFIX__: o.prefix,
@@ -51,6 +78,7 @@ export function renderNginxConf(o: RenderOptions): string {
     __NGINX__: o.includeDir ?? nginxDir,
     __DIST__: dist,
     __ROUTES__: o.routesDir ?? join(dist, 'routes'),
+    __JS_ENGINE__: (engine ? `js_engine ${engine};` : '') + contextReuseFromEnv(),
   };
   let conf = readFileSync(join(nginxDir, 'nginx.conf.example'), 'utf8').replace(/__[A-Z_]+__/g, (k) => {
     if (!(k in values)) throw new Error(`nginx.conf.example: unknown placeholder ${k}`);

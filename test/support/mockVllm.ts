@@ -67,6 +67,23 @@ function promptTokens(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / 4));
 }
 
+/** The vector the mock returns for the i-th input (tests compare against it). */
+export function mockEmbedding(i: number): number[] {
+  return [0.1, 0.2, 0.3, 0.4].map((v) => v + i);
+}
+
+/**
+ * vLLM's and OpenAI's `encoding_format`: "float" (the default) is a JSON array, "base64" the
+ * little-endian float32 bytes in base64. The openai SDK asks for base64 unless told otherwise and
+ * decodes it, so a mock that ignored it would hand SDK users garbage vectors.
+ */
+function encodeEmbedding(v: number[], format: unknown): number[] | string {
+  if (format !== 'base64') return v;
+  const buf = Buffer.alloc(v.length * 4);
+  v.forEach((x, i) => buf.writeFloatLE(x, i * 4));
+  return buf.toString('base64');
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -188,7 +205,7 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
         const inputs = Array.isArray(parsed.input) ? parsed.input : [parsed.input];
         json(res, 200, {
           object: 'list', model, id: `embd-${hash.slice(0, 16)}`, created,
-          data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.1, 0.2, 0.3, 0.4].map((v) => v + i) })),
+          data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: encodeEmbedding(mockEmbedding(i), parsed.encoding_format) })),
           usage: { prompt_tokens: pt, total_tokens: pt, completion_tokens: 0 },
         }, seen);
         return;

@@ -18,7 +18,62 @@ export interface NginxHandle {
   reload(conf?: string): Promise<void>;
   /** Graceful stop (QUIT), SIGKILL after `graceMs` (default 5 s). */
   stop(graceMs?: number): Promise<void>;
+  /** Settles when the master process exits, for whatever reason. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
+
+export interface StartOptions {
+  prefix: string;
+  conf: string;
+  host: string;
+  port: number;
+  env?: Record<string, string>;
+  /**
+   * Run nginx in its own process group: a Ctrl-C on the terminal then reaches only the caller, which
+   * stops nginx gracefully, and workers orphaned by a killed master can be found (and are killed by
+   * stop()) through the group.
+   */
+  detached?: boolean;
+  /** Command that execs nginx, e.g. ['setpriv', '--pdeathsig', 'TERM'] (nginx keeps the pid). */
+  argvPrefix?: string[];
+  /** Registers the stop of this nginx as soon as it is spawned (see Lifetime). */
+  life?: Lifetime;
+}
+
+/**
+ * Owner of the resources a start makes: each is registered as soon as it exists (an nginx right
+ * after its spawn, before the wait for its port), so a caller that gives up (a timed-out beforeAll)
+ * can close the lifetime and stop what has started so far; whatever is registered after close()
+ * is stopped at once.
+ */
+export interface Lifetime {
+  closed: boolean;
+  add(cleanup: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export function newLifetime(): Lifetime {
+  const fns: (() => Promise<void>)[] = [];
+  const life: Lifetime = {
+    closed: false,
+    add(fn) {
+      if (life.closed) void fn().catch(() => undefined);
+      else fns.push(fn);
+    },
+    async close() {
+      life.closed = true;
+      while (fns.length) await fns.pop()!().catch(() => undefined);
+    },
+  };
+  return life;
+}
+
+// Every nginx master this process started and has not seen exit: killed if the process exits
+// first (a test worker torn down mid-start), so no master outlives the run.
+const liveMasters = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of liveMasters) c.kill('SIGKILL');
+});
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -52,7 +107,22 @@ export function testConfig(rt: NginxRuntime, prefix: string, conf: string): { ok
   return { ok: out.status === 0, output: `${out.stdout}${out.stderr}` };
 }
 
-export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf: string; host: string; port: number; env?: Record<string, string> }): Promise<NginxHandle> {
+/** The `pid` file a config names (nginx writes it only after every listen socket is bound). */
+function pidFileOf(conf: string, prefix: string): string | null {
+  const m = /^\s*pid\s+([^;\s]+)\s*;/m.exec(conf);
+  if (!m) return null;
+  return m[1].startsWith('/') ? m[1] : join(prefix, m[1]);
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of the group is left
+  }
+}
+
+export async function startNginx(rt: NginxRuntime, opts: StartOptions): Promise<NginxHandle> {
   const { prefix } = opts;
   mkdirSync(join(prefix, 'logs'), { recursive: true });
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
@@ -60,15 +130,49 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
   writeFileSync(confPath, opts.conf);
   const errPath = join(prefix, 'logs/error.log');
   const args = ['-p', prefix, '-c', confPath, '-e', errPath, '-g', 'daemon off;'];
-  const child: ChildProcess = spawn(rt.bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+  const pidPath = pidFileOf(opts.conf, prefix);
+  const cmd = [...(opts.argvPrefix ?? []), rt.bin, ...args];
+  const child: ChildProcess = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env }, detached: opts.detached === true });
   let stderr = '';
   child.stderr?.on('data', (d) => { stderr += d; });
   let exited = false;
-  const exitP = new Promise<void>((res) => child.once('exit', () => { exited = true; res(); }));
+  liveMasters.add(child);
+  const exitedP = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => {
+    exited = true;
+    liveMasters.delete(child);
+    res({ code, signal });
+  }));
+  const exitP = exitedP.then(() => undefined);
+  const stopChild = async (graceMs: number) => {
+    if (!exited) {
+      child.kill('SIGQUIT');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exitP;
+      clearTimeout(t);
+    }
+    // Workers outlive a master killed with SIGKILL; in a group of their own they can still be found.
+    if (opts.detached && child.pid) killGroup(child.pid);
+  };
+  opts.life?.add(() => stopChild(5_000));
 
-  const up = await Promise.race([waitForPort(opts.host, opts.port, 10_000), exitP.then(() => false)]);
+  // A port that answers proves nothing on its own: another program may hold it while this nginx
+  // retries bind() and gives up. nginx writes its pid file only once all its sockets are bound, so the
+  // file holding this child's pid proves that what answers on the port is this nginx.
+  const ours = async (): Promise<boolean> => {
+    if (!(await waitForPort(opts.host, opts.port, 10_000))) return false;
+    if (!pidPath) return true;
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && !exited) {
+      if (readIf(pidPath).trim() === String(child.pid)) return true;
+      await sleep(25);
+    }
+    return false;
+  };
+  const up = await Promise.race([ours(), exitP.then(() => false)]);
   if (!up || exited) {
     if (!exited) child.kill('SIGKILL');
+    await exitP;
+    if (opts.detached && child.pid) killGroup(child.pid);
     throw new Error(`nginx failed to start (${rt.bin}):\n${stderr}\n${readIf(errPath).slice(-4000)}`);
   }
 
@@ -76,6 +180,7 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
     prefix,
     confPath,
     pid: child.pid ?? -1,
+    exited: exitedP,
     errorLog: () => readIf(errPath),
     accessLog: () => readIf(join(prefix, 'logs/access.log')),
     async reload(conf?: string) {
@@ -91,12 +196,8 @@ export async function startNginx(rt: NginxRuntime, opts: { prefix: string; conf:
       }
       throw new Error('nginx reload did not start new workers within 10 s');
     },
-    async stop(graceMs = 5_000) {
-      if (exited) return;
-      child.kill('SIGQUIT');
-      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exitP;
-      clearTimeout(t);
+    stop(graceMs = 5_000) {
+      return stopChild(graceMs);
     },
   };
   return handle;

@@ -12,7 +12,7 @@ import { renderConfigObject } from '../../scripts/gen-config.mjs';
 import { distDir, NGINX_ENV, nginxDir, renderNginxConf, RenderOptions } from './config';
 import { findNginx, NginxRuntime } from './findNginx';
 import { MockOptions, MockVllm, startMockVllm } from './mockVllm';
-import { NginxHandle, startNginx } from './nginx';
+import { Lifetime, newLifetime, NginxHandle, startNginx } from './nginx';
 
 export interface BackendSpec extends Omit<MockOptions, 'name' | 'models'> {
   /** Models this backend serves; default: the models routed to its upstream. */
@@ -80,16 +80,25 @@ export function requireBundle(): void {
   if (!existsSync(join(distDir, 'gateway.js'))) throw new Error('dist/gateway.js is missing: run `npm run build` first');
 }
 
-export async function startStack(o: StackOptions): Promise<Stack> {
+/**
+ * Starts the stack; everything it starts is registered in `life` as soon as it exists, so closing
+ * `life` (useGateway's afterAll, also after a timed-out beforeAll) stops even a half-started stack.
+ */
+export async function startStack(o: StackOptions, life: Lifetime = newLifetime()): Promise<Stack> {
   requireBundle();
   const rt = o.rt ?? findNginx({ quiet: true });
   const mocks: Record<string, MockVllm> = {};
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups = { push: (fn: () => Promise<void>) => life.add(fn) };
+  const gaveUp = () => {
+    if (life.closed) throw new Error('startStack: given up by its caller (timed out); what it started is stopped');
+  };
   try {
     for (const [up, spec] of Object.entries(o.backends)) {
       const models = spec.models ?? Object.entries(o.models).filter(([, m]) => m.upstream === up).map(([n]) => n);
-      mocks[up] = await startMockVllm({ ...spec, name: up, models });
-      cleanups.push(() => mocks[up].close());
+      const mock = await startMockVllm({ ...spec, name: up, models });
+      mocks[up] = mock;
+      cleanups.push(() => mock.close());
+      gaveUp();
     }
     const upstreams: Record<string, unknown> = {};
     const names = new Set([...Object.keys(o.backends), ...Object.keys(o.upstreams ?? {})]);
@@ -130,22 +139,22 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     };
     const adminToken = `adm-${randomBytes(12).toString('hex')}`;
     const env = { ...NGINX_ENV, GW_ADMIN_TOKEN: adminToken, GW_STATE_DIR: stateDir, ...o.env };
-    let nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env });
-    cleanups.push(() => stack.nginx.stop());
+    let nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env, life });
+    gaveUp();
     const stack: Stack = {
       url: `http://127.0.0.1:${port}`, port, adminUrl: `http://127.0.0.1:${adminPort}`, adminToken: env.GW_ADMIN_TOKEN, stateDir, rt, nginx, mocks, prefix, render,
       async restart() {
         await stack.nginx.stop();
-        nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env });
+        nginx = await startNginx(rt, { prefix, conf: render(), host: '127.0.0.1', port, env, life });
         stack.nginx = nginx;
       },
-      async stop() {
-        for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      stop() {
+        return life.close();
       },
     };
     return stack;
   } catch (e) {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await life.close();
     throw e;
   }
 }

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidLogBytes } from './logSchema';
+import { newLifetime } from './nginx';
 import { Stack, StackOptions, startStack } from './stack';
 
 export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
@@ -28,8 +29,11 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   let mark = 0;
   let allowed: RegExp | null = null;
   let accessMark = 0;
+  // Owned here, not by the stack: when beforeAll times out, startStack is still running and ref is
+  // still empty, yet afterAll must stop the nginx and mocks it has started (and any it starts later).
+  const life = newLifetime();
   beforeAll(async () => {
-    const stack = await startStack(typeof opts === 'function' ? opts() : opts);
+    const stack = await startStack(typeof opts === 'function' ? opts() : opts, life);
     Object.assign(ref, stack);
     ref.restart = async () => {
       await stack.restart();
@@ -40,7 +44,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
     ref.allowErrorLog = (re: RegExp) => { allowed = re; };
   }, 60_000);
   afterAll(async () => {
-    if (ref.stop) await ref.stop();
+    await life.close();
   }, 30_000);
   beforeEach(() => {
     allowed = null;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findModel, PARSE_WHOLE_MAX, scanModel, scanModelTail, TAIL_SCAN_MIN } from '../../njs/src/core/modelScan';
+import { findModel, PARSE_WHOLE_MAX, scanModel } from '../../njs/src/core/modelScan';
+import { validUtf8 } from '../../njs/src/core/bytes';
 import { ocrBody } from '../support/clients';
 
 /**
@@ -37,7 +38,6 @@ describe('scanModel', () => {
     ['nested model after', '{"model":"outer","tools":[{"model":"inner"}]}', 'outer'],
     ['"model" text inside strings', '{"prompt":"\\"model\\":\\"evil\\"","model":"good"}', 'good'],
     ['backslash run before quote', '{"p":"x\\\\","model":"m5"}', 'm5'],
-    ['duplicate key: last wins like JSON.parse', '{"model":"first","model":"second"}', 'second'],
     ['slash model name', '{"model":"nanonets/Nanonets-OCR2-3B"}', 'nanonets/Nanonets-OCR2-3B'],
     ['literals and numbers', '{"a":true,"b":false,"c":null,"d":-1.5e+3,"e":0,"model":"m6"}', 'm6'],
     ['empty nested containers', '{"a":{},"b":[],"c":[{}],"model":"m7"}', 'm7'],
@@ -88,6 +88,10 @@ describe('scanModel', () => {
     ['null model', '{"model":null}', 'invalid_model'],
     ['object model', '{"model":{"name":"m"}}', 'invalid_model'],
     ['empty model', '{"model":""}', 'invalid_model'],
+    ['duplicate key', '{"model":"first","model":"second"}', 'invalid_model'],
+    ['duplicate key spelled with an escape', '{"model":"A","mod\\u0065l":"B"}', 'invalid_model'],
+    ['duplicate key, every letter escaped', '{"\\u006D\\u006f\\u0064\\u0065\\u006C":"B","model":"A"}', 'invalid_model'],
+    ['null model after the real one', '{"model":"A","model":null}', 'invalid_model'],
   ];
   for (const [name, body, error] of bad) {
     it(`rejects: ${name} → ${error}`, () => {
@@ -130,68 +134,54 @@ describe('scanModel', () => {
   });
 });
 
-describe('scanModelTail (bodies of TAIL_SCAN_MIN and more: the model read from the end)', () => {
-  const pad = 'x'.repeat(TAIL_SCAN_MIN);
-  const at = (b: string, m: string) => b.lastIndexOf(JSON.stringify(m));
+describe('one rule on every size path (issue 13)', () => {
+  const pad = (n: number) => 'x'.repeat(n);
+  const sizes = [0, PARSE_WHOLE_MAX, 300 * 1024];
 
-  it('finds the model after the messages, as the OpenAI SDKs send it, with its byte range and a later "stream"', () => {
-    const body = JSON.stringify({ messages: [{ role: 'user', content: pad }], model: 'org/m-1', max_tokens: 5, stream: true, n: null });
-    const r = scanModelTail(Buffer.from(body));
-    expect(r).toEqual({ ok: true, model: 'org/m-1', start: at(body, 'org/m-1'), end: at(body, 'org/m-1') + '"org/m-1"'.length, stream: true });
-    expect(findModel(Buffer.from(body))).toEqual(r);
-  });
-
-  it('skips a nested "model" in what follows the model (a tool schema) and takes the top-level one', () => {
-    const body = JSON.stringify({ messages: [{ content: pad }], model: 'm', tools: [{ function: { parameters: { properties: { model: { type: 'string' } }, model: 'not-this' } } }] });
-    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'm' });
-  });
-
-  it('refuses a nested "model" with no top-level one after it, and the full scan answers', () => {
-    const body = JSON.stringify({ messages: [{ content: pad }], metadata: { model: 'x' } });
-    expect(scanModelTail(Buffer.from(body))).toBeNull();
-    expect(findModel(Buffer.from(body))).toMatchObject({ ok: false, error: 'missing_model' });
-  });
-
-  it('leaves a model-first body, a non-string model and trailing garbage to the full scan', () => {
-    const first = JSON.stringify({ model: 'm', messages: [{ content: pad }] });
-    expect(scanModelTail(Buffer.from(first))).toBeNull();
-    expect(findModel(Buffer.from(first))).toMatchObject({ ok: true, model: 'm', stream: false });
-    const num = JSON.stringify({ messages: [pad], model: 42 });
-    expect(scanModelTail(Buffer.from(num))).toBeNull();
-    expect(findModel(Buffer.from(num))).toMatchObject({ ok: false, error: 'invalid_model' });
-    const trailing = JSON.stringify({ messages: [pad], model: 'm' }) + 'x';
-    expect(scanModelTail(Buffer.from(trailing))).toBeNull();
-    expect(findModel(Buffer.from(trailing))).toMatchObject({ ok: false, error: 'invalid_json' });
-  });
-
-  it('does not take "model" inside a string for a key', () => {
-    const body = `{"messages":["${pad}"],"note":"say \\"model\\": \\"fake\\"","x":"\\"model","model":"real"}`;
-    expect(JSON.parse(body).model).toBe('real');
-    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'real' });
-    const only = `{"messages":["${pad}"],"x":"\\"model"}`;
-    expect(scanModelTail(Buffer.from(only))).toBeNull();
-  });
-
-  it('does not validate what comes before the model (the backend does): the documented difference', () => {
-    const body = `{"messages":[{"content":"${pad}"}}],"model":"m"}`; // an extra "}" in the prefix
-    expect(() => JSON.parse(body)).toThrow();
-    expect(scanModelTail(Buffer.from(body))).toMatchObject({ ok: true, model: 'm' });
-    expect(scanModel(Buffer.from(body))).toMatchObject({ ok: false, error: 'invalid_json' });
-  });
-
-  it('agrees with JSON.parse on generated large bodies whenever it answers', () => {
-    const { rnd, value } = jsonGenerator(7, ['model', '"model"', '\\"model', 'a\\b', '{[', '"}', '']);
-    let answered = 0;
-    for (let n = 0; n < 200; n++) {
-      const obj: Record<string, unknown> = { messages: [pad], a: value(0) };
-      if (rnd() > 0.2) obj.model = rnd() > 0.2 ? `m${n}` : value(0);
-      obj.b = rnd() > 0.5 ? value(0) : undefined;
-      const text = JSON.stringify(obj, null, n % 3);
-      const r = scanModelTail(Buffer.from(text));
-      if (r === null) continue;
-      answered++;
-      expect(r).toMatchObject({ ok: true, model: JSON.parse(text).model });
+  it('refuses an escaped duplicate "model" at any size, before or after the real one (was: 256 KB+ took the literal one)', () => {
+    for (const n of sizes) {
+      for (const body of [
+        `{"messages":[{"content":"${pad(n)}"}],"model":"A","mod\\u0065l":"B"}`,
+        `{"mod\\u0065l":"B","messages":[{"content":"${pad(n)}"}],"model":"A"}`,
+        `{"messages":["${pad(n)}"],"model":"A","max_tokens":5,"model":null}`,
+      ]) {
+        expect(() => JSON.parse(body)).not.toThrow();
+        expect(findModel(Buffer.from(body))).toMatchObject({ ok: false, error: 'invalid_model' });
+      }
     }
-    expect(answered).toBeGreaterThan(50);
+  });
+
+  it('accepts a top-level number of any length, on both paths, and gives the rewrite its offsets (was: 500 / 400)', () => {
+    const long = '1.' + '0'.repeat(70) + '1';
+    for (const n of sizes) {
+      const body = `{"model":"ocr","pad":"${pad(n)}","temperature":${long},"n":-12345678901234567890123456789012345678901234567890123456789012345678901e-5}`;
+      expect(JSON.parse(body).model).toBe('ocr');
+      expect(findModel(Buffer.from(body))).toMatchObject({ ok: true, model: 'ocr' });
+      const s = scanModel(Buffer.from(body));
+      expect(s).toMatchObject({ ok: true, model: 'ocr' });
+      if (s.ok) expect(body.slice(s.start, s.end)).toBe('"ocr"');
+    }
+  });
+
+  it('refuses invalid UTF-8 in the model on both paths, and leaves it elsewhere to the backend', () => {
+    const small = Buffer.concat([Buffer.from('{"model":"m","x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    expect(findModel(small)).toMatchObject({ ok: true, model: 'm' });
+    const smallModel = Buffer.concat([Buffer.from('{"model":"m'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    expect(findModel(smallModel)).toMatchObject({ ok: false, error: 'invalid_json' });
+    const bigModel = Buffer.concat([Buffer.from(`{"x":"${pad(PARSE_WHOLE_MAX)}","model":"m`), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    expect(findModel(bigModel)).toMatchObject({ ok: false, error: 'invalid_json' });
+    // A real U+FFFD is valid text.
+    expect(findModel(Buffer.from('{"model":"m\ufffd"}'))).toMatchObject({ ok: true, model: 'm\ufffd' });
+  });
+
+  it('validUtf8 agrees with a strict decoder', () => {
+    const dec = new TextDecoder('utf-8', { fatal: true });
+    const cases = [[0x41], [0xc3, 0xa9], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf0, 0x9f, 0x98, 0x80], [0xe2, 0x82], [0xff], [0xe2, 0x28, 0xa1]];
+    for (const c of cases) {
+      const b = Buffer.from(c);
+      let ok = true;
+      try { dec.decode(b); } catch { ok = false; }
+      expect(validUtf8(b, 0, b.length), JSON.stringify(c)).toBe(ok);
+    }
   });
 });

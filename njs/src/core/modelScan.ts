@@ -1,25 +1,30 @@
 /**
- * Finds the top-level "model" string of a JSON request body without parsing the whole body.
+ * The one rule for "model" in a JSON request body, on every size path: the gateway reads exactly
+ * the value a strict JSON parser reads (escapes decoded in keys and values, any JSON number or
+ * literal accepted), and refuses with 400 whatever a parser could read differently: two top-level
+ * members whose keys decode to "model" (parsers disagree on which wins: Python and JSON.parse take
+ * the last, simdjson-style readers the first, serde refuses), and a model key or value that is not
+ * valid UTF-8. docs/model.md is the contract; test/unit/modelDifferential.test.ts checks it.
  *
- * OCR bodies are megabytes of base64 inside strings. JSON.parse of a 20 MB body costs 70-90 ms and
- * 2x the body in VM memory (njs has no GC), while this scanner jumps over strings with the native
- * Buffer.indexOf and only walks structure byte by byte (20 MB with "model" last: ~6 ms, no copies).
+ * Why every byte is looked at: a second "model" member can hide anywhere in the body, and only a
+ * walk that knows where strings start and end can tell a key from text inside a string. The walk
+ * jumps over strings with the native Buffer.indexOf and steps through structure in JS; reading the
+ * model from the body's end alone (an earlier design) let a duplicate before it through.
  *
  * Validation: the top level is checked strictly (object, keys, colons, commas, literals, no trailing
  * bytes); nested values are checked for balanced brackets and terminated strings only. Anything the
  * backend would still reject (say, a bad escape deep inside a message) gets the backend's own 400.
- * Like JSON.parse, a duplicated "model" key resolves to the last one.
- *
- * Bodies of 256 KB and more first try scanModelTail (below), which reads the model from the end and
- * does not walk the megabytes before it.
  */
-import { Bytes, ScanResult, scanFail } from './bytes';
+import { Bytes, ScanResult, scanFail, validUtf8 } from './bytes';
 
 const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93;
 const COMMA = 44, COLON = 58;
-/** Longest model value accepted, in bytes: names are short, and a huge one must not cost a walk. */
+/** Longest model accepted, in UTF-16 units as JSON.parse counts them: names are short. */
 const MODEL_MAX = 1024;
+/** A key spelling "stream" with every letter escaped (\u0073...) is 36 bytes; longer keys are neither. */
+const ESCAPED_KEY_MAX = 36;
 const LITERAL = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$/;
+const DUPLICATE = 'The request body has more than one "model" member (keys are compared after decoding escapes). Send exactly one.';
 
 function isWs(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
@@ -28,6 +33,11 @@ function isWs(c: number): boolean {
 function skipWs(b: Bytes, i: number): number {
   while (i < b.length && isWs(b[i])) i++;
   return i;
+}
+
+/** Whether byte `c` can be part of a JSON number or of true/false/null. */
+function isLiteralByte(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || c === 45 || c === 43 || c === 46 || c === 69;
 }
 
 /** Index of the quote closing the string that opens at `i`, or -1 if it never closes. */
@@ -50,16 +60,29 @@ function hasEscape(b: Bytes, i: number, q: number): boolean {
 }
 
 /**
- * Decodes the JSON string literal at [i, q] (q = closing quote); null if its escapes are invalid.
- * Only called on short strings (keys that may spell "model", the model value).
+ * Decodes the JSON string literal at [i, q] (q = closing quote); null if its escapes are invalid or
+ * its bytes are not UTF-8. Only called on short strings (keys that may spell "model", the model).
  */
 function decodeString(b: Bytes, i: number, q: number): string | null {
+  if (!validUtf8(b, i + 1, q)) return null;
   if (!hasEscape(b, i, q)) return b.toString('utf8', i + 1, q);
   try {
     return JSON.parse(b.toString('utf8', i, q + 1)) as string;
   } catch (e) {
     return null;
   }
+}
+
+/** What the key at [i, kq] decodes to, as far as the gateway cares: 'model', 'stream' or ''. */
+function keyName(b: Bytes, i: number, kq: number): string {
+  const n = kq - i - 1;
+  if (n === 5 || n === 6) {
+    const k = b.toString('utf8', i + 1, kq);
+    if (k === 'model' || k === 'stream') return k;
+  }
+  if (n > ESCAPED_KEY_MAX || !hasEscape(b, i, kq)) return '';
+  const d = decodeString(b, i, kq);
+  return d === 'model' || d === 'stream' ? d : '';
 }
 
 /** Index just past the value starting at `i`, or -1 when the value is malformed. */
@@ -90,13 +113,10 @@ function skipValue(b: Bytes, i: number): number {
     }
     return -1;
   }
+  // Numbers have no length limit in JSON: a 70-digit temperature is valid and JSON.parse takes it.
   let k = i;
-  while (k < b.length) {
-    const d = b[k];
-    if (d === COMMA || d === RBRACE || d === RBRACKET || isWs(d)) break;
-    k++;
-  }
-  if (k === i || k - i > 64 || !LITERAL.test(b.toString('utf8', i, k))) return -1;
+  while (k < b.length && isLiteralByte(b[k])) k++;
+  if (k === i || !LITERAL.test(b.toString('utf8', i, k))) return -1;
   return k;
 }
 
@@ -104,7 +124,7 @@ export function scanModel(b: Bytes): ScanResult {
   // njs 0.8: indexing an empty Buffer throws "detached buffer".
   if (b.length === 0) return scanFail('invalid_json', 'The request body is empty.');
   let i = skipWs(b, 0);
-  // A UTF-8 byte order mark is not JSON, but some Windows clients send one.
+  // A UTF-8 byte order mark is not JSON, but Python's json.loads(bytes) (FastAPI, vLLM) accepts it.
   if (b[i] === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) i = skipWs(b, i + 3);
   if (i >= b.length) return scanFail('invalid_json', 'The request body is empty.');
   if (b[i] !== LBRACE) return scanFail('invalid_json', 'The request body must be a JSON object.');
@@ -122,11 +142,7 @@ export function scanModel(b: Bytes): ScanResult {
     if (b[i] !== QUOTE) return scanFail('invalid_json', 'Expected a property name at byte ' + i + '.');
     const kq = stringEnd(b, i);
     if (kq < 0) return scanFail('invalid_json', 'Unterminated string at byte ' + i + '.');
-    // "model" spelled with escapes is at most 30 bytes (\u006d...); longer keys cannot be it.
-    const isModel = kq - i === 6
-      ? b.toString('utf8', i + 1, kq) === 'model'
-      : kq - i <= 31 && hasEscape(b, i, kq) && decodeString(b, i, kq) === 'model';
-    const isStream = kq - i === 7 && b.toString('utf8', i + 1, kq) === 'stream';
+    const key = keyName(b, i, kq);
     i = skipWs(b, kq + 1);
     if (b[i] !== COLON) return scanFail('invalid_json', 'Expected ":" at byte ' + i + '.');
     i = skipWs(b, i + 1);
@@ -134,18 +150,22 @@ export function scanModel(b: Bytes): ScanResult {
     const vstart = i;
     const vend = skipValue(b, i);
     if (vend < 0) return scanFail('invalid_json', 'Malformed value at byte ' + vstart + '.');
-    if (isModel) {
+    if (key === 'model') {
+      if (found !== null) return scanFail('invalid_model', DUPLICATE);
       if (b[vstart] !== QUOTE) {
         found = scanFail('invalid_model', 'The "model" parameter must be a string.');
       } else {
-        if (vend - vstart > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
+        // The limit is on the decoded length, as on the JSON.parse path; 6 bytes per escaped unit
+        // bounds what is decoded at all.
+        if (vend - vstart > 6 * MODEL_MAX + 2) return scanFail('invalid_model', 'The "model" parameter is too long.');
         const m = decodeString(b, vstart, vend - 1);
-        if (m === null) return scanFail('invalid_json', 'Malformed string escape in "model".');
+        if (m === null) return scanFail('invalid_json', 'The "model" parameter is not a valid JSON string of UTF-8 text.');
+        if (m.length > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
         found = m.length === 0
           ? scanFail('invalid_model', 'The "model" parameter must be a non-empty string.')
           : { ok: true, model: m, start: vstart, end: vend, stream: false };
       }
-    } else if (isStream) {
+    } else if (key === 'stream') {
       stream = vend - vstart === 4 && b.toString('utf8', vstart, vend) === 'true';
     }
     i = skipWs(b, vend);
@@ -165,78 +185,6 @@ export function scanModel(b: Bytes): ScanResult {
   return found;
 }
 
-/** Bodies at least this big look for the model at their end first (scanModelTail). */
-export const TAIL_SCAN_MIN = 256 * 1024;
-/** How far from the end the tail scan looks for the "model" key. */
-const TAIL_WINDOW = 64 * 1024;
-const MODEL_KEY = '"model"';
-const MAX_TAIL_CANDIDATES = 4;
-
-/**
- * The model of a large body, read from its end, where the OpenAI SDKs put it (after "messages").
- * Walking a 50 MB body costs one njs Buffer.indexOf pass, ~4 instructions a byte (10.7M of the
- * gateway's 11.9M instructions for a 2 MB OCR request); this looks at the last few hundred bytes.
- *
- * It takes the last `"model"` key within the final 64 KB and accepts it only when the bytes from it
- * to the end are `"model": "<name>"` followed by well-formed members and the closing brace with
- * nothing after it. A key followed by its object's members, that object's `}` and then the end of
- * the body is a member of the outermost object; a nested "model" (a tool's schema, metadata) leaves
- * more closing brackets behind it and is refused. Returns null whenever that proof does not hold
- * (model first, a nested "model" last, a non-string model, anything odd): the caller scans the whole
- * body then, with its precise errors. Two differences from scanModel, both documented in the README:
- * the JSON before the model is not validated here (the backend answers a malformed body with its own
- * 400), and "stream" is seen only after the model (the usage filter marks SSE responses anyway).
- */
-export function scanModelTail(b: Bytes): ScanResult | null {
-  const low = b.length > TAIL_WINDOW ? b.length - TAIL_WINDOW : 0;
-  // Searched in a view of the window: lastIndexOf on the whole body would walk all of it when the
-  // model is not near the end.
-  const tail = b.subarray(low);
-  let at = tail.lastIndexOf(MODEL_KEY);
-  for (let k = 0; at >= 0 && k < MAX_TAIL_CANDIDATES; k++) {
-    const r = tailMember(b, low + at);
-    if (r !== null) return r;
-    at = at > 0 ? tail.lastIndexOf(MODEL_KEY, at - 1) : -1;
-  }
-  return null;
-}
-
-/** The proof of scanModelTail for the "model" key at `at`, or null. */
-function tailMember(b: Bytes, at: number): ScanResult | null {
-  let p = at - 1;
-  while (p >= 0 && isWs(b[p])) p--;
-  // A member starts after "{" or ","; an escaped quote inside a string has a backslash before it.
-  if (p < 0 || (b[p] !== COMMA && b[p] !== LBRACE)) return null;
-  let i = skipWs(b, at + MODEL_KEY.length);
-  if (b[i] !== COLON) return null;
-  i = skipWs(b, i + 1);
-  if (b[i] !== QUOTE) return null;
-  const vstart = i;
-  const q = stringEnd(b, i);
-  if (q < 0 || q + 1 - vstart > MODEL_MAX) return null;
-  const model = decodeString(b, vstart, q);
-  if (model === null || model.length === 0) return null;
-  let stream = false;
-  i = skipWs(b, q + 1);
-  for (;;) {
-    if (b[i] === RBRACE) return skipWs(b, i + 1) === b.length ? { ok: true, model: model, start: vstart, end: q + 1, stream: stream } : null;
-    if (b[i] !== COMMA) return null;
-    i = skipWs(b, i + 1);
-    if (b[i] !== QUOTE) return null;
-    const kq = stringEnd(b, i);
-    if (kq < 0) return null;
-    const isStream = kq - i === 7 && b.toString('utf8', i + 1, kq) === 'stream';
-    i = skipWs(b, kq + 1);
-    if (b[i] !== COLON) return null;
-    i = skipWs(b, i + 1);
-    const vs = i;
-    const ve = i < b.length ? skipValue(b, i) : -1;
-    if (ve < 0) return null;
-    if (isStream) stream = ve - vs === 4 && b.toString('utf8', vs, ve) === 'true';
-    i = skipWs(b, ve);
-  }
-}
-
 /**
  * Bodies up to this size are parsed whole: there the native JSON.parse is faster than the scanner
  * (inside njs 0.8.9: 2 us vs 15 us at 1 KB) and validates strictly; above it the scanner wins
@@ -244,15 +192,25 @@ function tailMember(b: Bytes, at: number): ScanResult | null {
  */
 export const PARSE_WHOLE_MAX = 8192;
 
+/** How many times the bytes `"model"` occur in b, counting to 2 at most: byte searches for "m". */
+function modelTokens(b: Bytes): number {
+  let n = 0;
+  for (let k = b.indexOf(109); k >= 0; k = b.indexOf(109, k + 1)) {
+    if (b[k - 1] === QUOTE && b[k + 1] === 111 && b[k + 2] === 100 && b[k + 3] === 101 && b[k + 4] === 108 && b[k + 5] === QUOTE) {
+      if (++n > 1) break;
+    }
+  }
+  return n;
+}
+
 /**
- * The model of a JSON body, by whichever of JSON.parse or the scanner is cheaper for its size.
+ * The model of a JSON body, by whichever of JSON.parse or the scanner is cheaper for its size, with
+ * the same answer either way. JSON.parse keeps the last of duplicate keys without saying so, so a
+ * parsed body whose text could hold a second "model" key (a second `"model"`, or any `\u006` escape,
+ * which every escaped spelling of m, o, d, e, l starts with) is handed to the scanner to decide.
  * From the JSON.parse path start/end are -1: call scanModel when the value's offsets are needed.
  */
 export function findModel(b: Bytes): ScanResult {
-  if (b.length >= TAIL_SCAN_MIN) {
-    const t = scanModelTail(b);
-    if (t !== null) return t;
-  }
   if (b.length === 0 || b.length > PARSE_WHOLE_MAX) return scanModel(b);
   let text = b.toString('utf8', 0, b.length);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -263,7 +221,12 @@ export function findModel(b: Bytes): ScanResult {
     return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + String((e as Error).message) + '.');
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
+  // njs string searches cost a native call per position; these are byte searches.
+  if (modelTokens(b) > 1 || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
   const o = v as { model?: unknown; stream?: unknown };
+  // toString turned invalid UTF-8 into U+FFFD; the scanner checks the model's own bytes, as on
+  // larger bodies (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
+  if (typeof o.model === 'string' && o.model.indexOf('\ufffd') >= 0) return scanModel(b);
   if (!Object.prototype.hasOwnProperty.call(o, 'model')) return scanFail('missing_model', 'You must provide a model parameter.');
   if (typeof o.model !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
   if (o.model.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');

@@ -19,7 +19,7 @@ import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError, modelNotFound } from '../core/errors';
 import { findModel, scanModel } from '../core/modelScan';
-import { multipartBoundary, scanMultipartModel } from '../core/multipart';
+import { bodyKind, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
 import { resolveModel } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
@@ -59,8 +59,13 @@ export function route(r: NginxHTTPRequest): void {
       replyError(r, body.error);
       return;
     }
-    const boundary = multipartBoundary(r.headersIn['Content-Type']);
-    const scan = boundary !== null ? scanMultipartModel(body.buf, boundary) : findModel(body.buf);
+    const kind = bodyKind(r.headersIn['Content-Type']);
+    if (kind.kind === 'invalid') {
+      replyError(r, gwError('invalid_multipart', kind.detail));
+      return;
+    }
+    const multipart = kind.kind === 'multipart';
+    const scan = kind.kind === 'multipart' ? scanMultipartModel(body.buf, kind.boundary) : findModel(body.buf);
     if (!scan.ok) {
       replyError(r, gwError(scan.error, scan.detail));
       return;
@@ -85,9 +90,14 @@ export function route(r: NginxHTTPRequest): void {
       // The backend serves the canonical name only; splice it over the alias. This copies the body
       // once, so aliases cost memory on huge bodies (README#configuration).
       // Spliced as bytes, so a multipart body's binary file survives untouched.
-      const name = boundary !== null ? res.model : JSON.stringify(res.model);
+      // Duplicate "model" members and parts are refused, so this replaces the one and only value.
+      const name = multipart ? res.model : JSON.stringify(res.model);
       const at = scan.start >= 0 ? scan : scanModel(body.buf); // small bodies were parsed, not scanned
-      if (!at.ok) throw new Error('scanner disagrees with JSON.parse on a body it accepted');
+      if (!at.ok) {
+        // Cannot happen (findModel hands every body it accepts to the same rule); a 400, never a 500.
+        replyError(r, gwError(at.error, at.detail));
+        return;
+      }
       setVarBytes(r, 'gw_body', Buffer.concat([body.buf.subarray(0, at.start), Buffer.from(name), body.buf.subarray(at.end)]));
       target = '@gw_upstream_rewrite';
     }

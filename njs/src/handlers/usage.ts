@@ -16,8 +16,12 @@
 import { feedUsage, newUsageScanner, UsageScanner } from '../core/usage';
 import { setVar } from '../ngx/vars';
 
-// njs: each request runs in its own VM clone, so module state is per request (and starts fresh
-// after the internalRedirect into the proxy location).
+// The scanner of the response being filtered. njs's own engine gives each request a fresh VM, but
+// QuickJS reuses a context for later requests (js_context_reuse, 128 by default), so module state
+// outlives its request: it is tagged with the request's $request_id and started afresh whenever a
+// chunk of another request arrives. A request that ends without `last` (client gone) leaves stale
+// state that the next request's first chunk discards.
+let owner = '';
 let scanner: UsageScanner | null = null;
 let sse = false;
 let firstSeen = false;
@@ -25,9 +29,15 @@ let firstSeen = false;
 type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'headersOut' | 'variables' | 'error'>;
 
 export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean }): void {
-  r.sendBuffer(data, flags);
+  // Both flags explicitly: QuickJS reads an absent `flush` as false and then holds SSE back until the
+  // end, where the njs engine keeps the buffer's own flush flag. Flushing every chunk is what a
+  // streamed answer needs; a buffered one arrives in few, large chunks.
+  r.sendBuffer(data, { last: flags.last, flush: true });
   try {
-    if (scanner === null) {
+    const id = r.variables.request_id || '';
+    if (scanner === null || id !== owner) {
+      owner = id;
+      firstSeen = false;
       scanner = newUsageScanner();
       const ct = r.headersOut['Content-Type'];
       sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;

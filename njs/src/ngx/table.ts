@@ -18,7 +18,11 @@ let fallback: RouteTable | null = null;
 
 export function sharedRoutes(): RouteTable {
   if (typeof gw_routes === 'object' && gw_routes !== null) return gw_routes as RouteTable;
-  // routes.conf without the preload (a hand-written one): build the table in this VM.
+  // No preload: a hand-written routes.conf, or QuickJS (js_engine qjs accepts js_preload_object and
+  // ignores it). Build the table once per VM. Keeping it across the requests of a reused QuickJS
+  // context is harmless: it is built only from gw-routes.js, which cannot change while this worker
+  // lives (a reload starts new workers), and nothing writes to it (engine.test.ts routes many
+  // requests through one worker without the preload).
   if (fallback === null) fallback = generated() as RouteTable;
   return fallback;
 }
