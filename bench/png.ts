@@ -17,7 +17,7 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-function crc32(b: Buffer): number {
+export function crc32(b: Buffer): number {
   let c = 0xffffffff;
   for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -51,6 +51,13 @@ export function pagePng(bytes: number, seed = 11): Buffer {
       raw[y * (width + 1) + 1 + x] = v;
     }
   }
+  return grayPng(raw, width, height, 6);
+}
+
+/**
+ * An 8-bit grayscale PNG of `raw`: `height` scanlines of `width` bytes, each after its filter byte.
+ */
+export function grayPng(raw: Buffer, width: number, height: number, level?: number): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -59,7 +66,7 @@ export function pagePng(bytes: number, seed = 11): Buffer {
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw, { level: 6 })),
+    chunk('IDAT', deflateSync(raw, level === undefined ? {} : { level })),
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }

@@ -26,9 +26,11 @@ fi
 if [ -f /run/secrets/gw_keys ] && [ -z "$(find /run/secrets/gw_keys -perm -0004)" ]; then
     echo "gateway-entrypoint: the workers cannot read /run/secrets/gw_keys: chmod 644 it on the host (hashes only)" >&2
 fi
-# Persisted key state (GW_STATE_DIR, a named volume) is written by the workers.
+# Persisted key state (GW_STATE_DIR, a named volume) is written by the workers and nobody else:
+# the gateway refuses a state folder group or others can write (docs/api-keys.md).
 if [ -n "${GW_STATE_DIR:-}" ]; then
     mkdir -p "$GW_STATE_DIR"
     chown nginx:nginx "$GW_STATE_DIR"
+    chmod 700 "$GW_STATE_DIR"
 fi
 exec nginx -c "$CONF" -e "$P/logs/error.log" -g 'daemon off;'

@@ -5,7 +5,7 @@
 // not sit beside gateway.js: a stack with its own routes folder would silently get the default one.
 //
 // njs 0.8: the engine rejects class, destructuring, default arguments, spread, for-of, generators
-// and more (../shared/njs-facts.md §1). esbuild lowers what it can at target es2017; the `supported`
+// and more (docs/njs-facts.md §1). esbuild lowers what it can at target es2017; the `supported`
 // flags below turn everything else into a build error instead of a SyntaxError inside nginx.
 import * as esbuild from 'esbuild';
 import { mkdirSync } from 'node:fs';
@@ -36,7 +36,7 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 // njs 0.8 runs a module's top-level code again in the fresh VM of every request (twice for a proxied
 // one: internalRedirect starts a new VM), creating every top-level function and table each time: a
 // flat bundle of all handlers cost a small chat request ~1.25M instructions, this layout ~1.03M
-// (README#njs-constraints; `npm run bench -- --only instructions` measures it).
+// (docs/internals.md#njs-constraints; `npm run bench -- --only instructions` measures it).
 // So each handler group of njs/handlers.json is bundled on its own into the body of a loader
 // function, and the module's top level holds only the loaders and a dispatch table: a group's code
 // is instantiated on the first call of one of its handlers in that VM, and only then. Groups that

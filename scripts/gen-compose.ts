@@ -1,6 +1,6 @@
 /**
  * Generates the reference compose stacks from one source of truth, compose/gateway.json (the
- * gateway.json format of README#configuration, plus a "vllm" object per model that gen-config
+ * gateway.json format of docs/configuration.md, plus a "vllm" object per model that gen-config
  * ignores). Everything that must agree is derived here, so nothing is kept in sync by hand:
  *
  *   compose/gpu.yml        nginx + one vLLM server per upstream server + the model downloader  } committed,

@@ -2,7 +2,7 @@
 // into what nginx loads: dist/routes/routes.conf (upstream{} blocks, and the js_preload_object of
 // gw-routes.json, the routing table every request reads) and dist/routes/gw-routes.js (the same table
 // for the admin and discovery handlers). All come from the same data, so they cannot drift.
-// See README#configuration.
+// See docs/configuration.md.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 

@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { grayPng } from '../bench/png';
 import { projectRoot } from '../test/support/config';
 
 // ---------------------------------------------------------------------------------------------
@@ -58,30 +58,6 @@ export const PAGE_LINES = [
   'THANK YOU FOR YOUR BUSINESS',
 ];
 
-let crcTable: number[] | undefined;
-export function crc32(buf: Buffer): number {
-  if (!crcTable) {
-    crcTable = [];
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable.push(c >>> 0);
-    }
-  }
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
 /** Renders `lines` black on white, `scale` pixels per font dot, as an 8-bit grayscale PNG. */
 export function renderPagePng(lines: string[], scale = 4): { png: Buffer; width: number; height: number } {
   const cw = 6 * scale;
@@ -104,15 +80,7 @@ export function renderPagePng(lines: string[], scale = 4): { png: Buffer; width:
   });
   const raw = Buffer.alloc((width + 1) * height);
   for (let y = 0; y < height; y++) px.copy(raw, y * (width + 1) + 1, y * width, (y + 1) * width); // filter byte 0 per row
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grayscale
-  const png = Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
-  ]);
+  const png = grayPng(raw, width, height);
   return { png, width, height };
 }
 

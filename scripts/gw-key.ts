@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { ID_RULE, validKeyId } from '../njs/src/core/keys';
 
 const { values } = parseArgs({
   options: {
@@ -16,6 +17,11 @@ const { values } = parseArgs({
 });
 if (!values.id) {
   console.error('usage: gw-key --id <id> [--label s] [--models "*"|a,b] [--rpm n] [--burst n] [--tier high|normal|low] [--expires-in seconds]');
+  process.exit(2);
+}
+// The gateway skips an entry whose id breaks its rule: refuse it here, where it can be fixed.
+if (!validKeyId(values.id)) {
+  console.error(`--id ${JSON.stringify(values.id)}: a key id is ${ID_RULE}`);
   process.exit(2);
 }
 const secret = `sk-gw-${randomBytes(24).toString('base64url')}`;

@@ -19,13 +19,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { loadConfig, renderConfig } from './gen-config.mjs';
 import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
 import { findNginx } from '../test/support/findNginx';
 import { MockVllm, startMockVllm } from '../test/support/mockVllm';
 import { NginxHandle, sleep, startNginx, waitForPort } from '../test/support/nginx';
+import { makeStateDir } from '../test/support/stateDir';
 
 const runDir = resolve(process.env.GW_RUN_DIR || join(projectRoot, '.run'));
 const runPidFile = join(runDir, 'run.pid');
@@ -268,9 +269,9 @@ async function start(): Promise<void> {
     }
   }
 
+  // The key state: only the workers' user may write it (nginx refuses a folder others could write).
   const stateDir = join(runDir, 'state');
-  mkdirSync(stateDir, { recursive: true });
-  chmodSync(stateDir, 0o777); // workers run as an unprivileged user when nginx starts as root
+  if (!process.env.GW_STATE_DIR) makeStateDir(stateDir, rt);
   const routesDir = join(runDir, 'routes');
   renderConfig(configPath, routesDir);
 
@@ -323,7 +324,7 @@ async function start(): Promise<void> {
   console.log(`
 gateway: ${base}  (nginx ${rt.version}, pid ${handle.pid}; config ${shown(configPath)}; logs in ${shown(join(runDir, 'logs'))})${auth ? '' : '\nAPI keys are OFF (GW_AUTH=off).'}${ownKeys && auth ? `\nAPI keys from ${ownKeys}: put one of them in $YOUR_KEY.` : ''}
 In another terminal:
-  curl ${base}/v1/chat/completions${keyHeader} -d '{"model":"${Object.keys(cfg.models)[0]}","messages":[{"role":"user","content":"hi"}]}'
+  curl ${base}/v1/chat/completions${keyHeader} --json '{"model":"${Object.keys(cfg.models)[0]}","messages":[{"role":"user","content":"hi"}]}'
   curl http://${adminListen}/admin/usage -H ${adminHeader}
 Ctrl-C here or \`${stopHint}\` stops the gateway${mocks.length ? ' and the mock backends' : ''}.`);
 }

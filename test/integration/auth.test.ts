@@ -213,7 +213,7 @@ describe('admin API', () => {
       expect(await chatStatus(k.key)).toBe(200);
       expect(gw.errorLogSinceTestStart()).toMatch(/must be writable by the nginx workers/);
     } finally {
-      chmodSync(gw.stateDir, 0o777);
+      chmodSync(gw.stateDir, 0o700);
     }
   });
 
@@ -227,13 +227,29 @@ describe('admin API', () => {
     const cases: [unknown, string][] = [
       ['{', 'invalid_json'], [[1, 2], 'invalid_request'], [{ rpm: -1 }, 'invalid_request'], [{ models: 'gpt' }, 'invalid_request'],
       [{ tier: 'vip' }, 'invalid_request'], [{ nope: 1 }, 'invalid_request'], [{ id: 'bad id!' }, 'invalid_request'],
-      [{ id: 'boot' }, 'invalid_request'],
+      [{ id: 'boot' }, 'invalid_request'], [{ id: '.' }, 'invalid_request'], [{ id: '..' }, 'invalid_request'],
+      [{ id: '-lead' }, 'invalid_request'], [{ id: 'x'.repeat(65) }, 'invalid_request'],
     ];
     for (const [body, code] of cases) {
       const res = await adminCall('POST', '/admin/keys', body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect((await errorOf(res)).code).toBe(code);
     }
+  });
+  it('key ids follow one rule everywhere: every id the API accepts can be read, patched, rotated and deleted', async () => {
+    for (const id of ['a', '0.x', 'A-b_c.d', 'z'.repeat(64)]) {
+      expect((await createKey({ id, models: '*' })).id).toBe(id);
+      expect((await adminCall('GET', `/admin/keys/${id}`)).status).toBe(200);
+      expect((await adminCall('PATCH', `/admin/keys/${id}`, { label: 'x' })).status).toBe(200);
+      const rot = await adminCall('POST', `/admin/keys/${id}/rotate`);
+      expect(rot.status).toBe(200);
+      secrets.add((await rot.json()).key);
+      expect((await adminCall('DELETE', `/admin/keys/${id}`)).status).toBe(200);
+    }
+    // An id outside the rule in a path: 400 naming the rule (nginx itself folds "/." and "/..").
+    const res = await adminCall('GET', '/admin/keys/-lead');
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/letter or digit followed by up to 63/);
   });
 });
 

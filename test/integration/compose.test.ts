@@ -33,6 +33,7 @@ import { NginxHandle, startNginx } from '../support/nginx';
 import { freePort, requireBundle } from '../support/stack';
 import { stackChecks, StackTarget } from '../support/stackChecks';
 import { BAD_LOG } from '../support/useGateway';
+import { makeStateDir } from '../support/stateDir';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
 chmodSync(work, 0o755); // nginx workers run unprivileged when the tests run as root
@@ -179,8 +180,7 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
     // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
     const run = join(work, 'dev-run');
     mkdirSync(join(run, 'secrets'), { recursive: true });
-    mkdirSync(join(run, 'state'), { recursive: true });
-    chmodSync(join(run, 'state'), 0o777);
+    makeStateDir(join(run, 'state'), rt);
     copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
     chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
     const port = await freePort();

@@ -13,6 +13,7 @@ import { distDir, NGINX_ENV, nginxDir, renderNginxConf, RenderOptions } from './
 import { findNginx, NginxRuntime } from './findNginx';
 import { MockOptions, MockVllm, startMockVllm } from './mockVllm';
 import { Lifetime, newLifetime, NginxHandle, startNginx } from './nginx';
+import { makeStateDir } from './stateDir';
 
 export interface BackendSpec extends Omit<MockOptions, 'name' | 'models'> {
   /** Models this backend serves; default: the models routed to its upstream. */
@@ -112,8 +113,7 @@ export async function startStack(o: StackOptions, life: Lifetime = newLifetime()
     // Workers drop root to `nobody`: they must reach files under the prefix and write the state dir.
     chmodSync(prefix, 0o755);
     const stateDir = join(prefix, 'state');
-    mkdirSync(stateDir);
-    chmodSync(stateDir, 0o777);
+    makeStateDir(stateDir, rt);
     const routesDir = join(prefix, 'routes');
     mkdirSync(routesDir);
     renderConfigObject({ upstreams, models: o.models }, routesDir, 'test config');

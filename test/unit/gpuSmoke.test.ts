@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32, judgeOcr, PAGE_LINES, pageWords, renderPagePng } from '../../scripts/gpu-smoke';
+import { crc32 } from '../../bench/png';
+import { judgeOcr, PAGE_LINES, pageWords, renderPagePng } from '../../scripts/gpu-smoke';
 import { projectRoot } from '../support/config';
 
 /** Parses our PNG back: chunks with their CRCs, then the pixel rows. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyUpdate, authenticate, newRecord, parseKeysFile, presentedKey, publicView, validateKeyInput } from '../../njs/src/core/keys';
+import { applyUpdate, authenticate, currentRecord, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
 import { checkRate, Counter } from '../../njs/src/core/rateLimit';
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
@@ -102,5 +102,73 @@ describe('checkRate', () => {
     expect([checkRate(c, 'k', 0, 2, t).ok, checkRate(c, 'k', 0, 2, t).ok]).toEqual([true, true]);
     expect(checkRate(c, 'k', 0, 2, t)).toEqual({ ok: false, retryAfterSec: 1, limit: 'burst' });
     expect(checkRate(c, 'k', 0, 2, t + 1000).ok).toBe(true);
+  });
+});
+
+describe('key ids', () => {
+  it('a letter or digit, then up to 63 of letters, digits, ".", "_", "-"', () => {
+    for (const ok of ['a', 'A9', 'team-a.prod_1', 'x'.repeat(64), '0.']) expect(validKeyId(ok), ok).toBe(true);
+    for (const bad of ['', '.', '..', '.hidden', '-a', '_a', 'a/b', 'a b', 'é', 'x'.repeat(65), '%2e', 'a\n', 7, null]) expect(validKeyId(bad), String(bad)).toBe(false);
+  });
+  it('create input and keys files refuse the others with the rule in the message', () => {
+    const v = validateKeyInput({ id: '..' }, false, 0);
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.message).toMatch(/letter or digit followed by up to 63/);
+    const f = parseKeysFile(JSON.stringify({ keys: [{ id: '.', hash: 'sha256:' + 'a'.repeat(64) }] }), 'file', 0);
+    expect(f.records).toEqual([]);
+    expect(f.errors[0]).toMatch(/keys\[0\]: "id" must be/);
+  });
+});
+
+describe('parseKeysFile: one entry per id and per secret', () => {
+  it('skips a second entry for an id or a hash, naming it', () => {
+    const h = (c: string) => 'sha256:' + c.repeat(64);
+    const f = parseKeysFile(JSON.stringify({ keys: [{ id: 'a', hash: h('1') }, { id: 'a', hash: h('2') }, { id: 'b', hash: h('1') }, { id: 'c', hash: h('3') }] }), 'file', 0);
+    expect(f.records.map((r) => r.id)).toEqual(['a', 'c']);
+    expect(f.errors).toEqual(['keys[1]: id "a" appears twice; skipped', 'keys[2]: this hash is already used by another entry; skipped']);
+  });
+});
+
+describe('currentRecord', () => {
+  const rec = newRecord({}, 'k', 'h1', 0, 'admin');
+  it('trusts an index hit only when the record names the same hash', () => {
+    expect(currentRecord('h1', rec)).toBe(rec);
+    expect(currentRecord('h0', rec)).toBeNull();
+    expect(currentRecord('h1', null)).toBeNull();
+  });
+});
+
+describe('looseFileProblem', () => {
+  const f = (path: string, mode: number, uid = 100) => ({ path, mode, uid });
+  const dirs = [f('/srv/gw/state', 0o40700), f('/srv/gw', 0o40755), f('/srv', 0o40755, 0), f('/', 0o40755, 0)];
+  it('accepts a 0600/0644 file in folders only their owners can write, and sticky /tmp above', () => {
+    expect(looseFileProblem(f('/srv/gw/state/keys-state.json', 0o100600), dirs, [100, 0])).toBeNull();
+    expect(looseFileProblem(f('/srv/gw/state/keys-state.json', 0o100644, 0), dirs, [100, 0])).toBeNull();
+    expect(looseFileProblem(f('/tmp/x/keys.json', 0o100644), [f('/tmp/x', 0o40755), f('/tmp', 0o41777, 0), f('/', 0o40755, 0)], null)).toBeNull();
+  });
+  it('refuses a file group or others can write', () => {
+    expect(looseFileProblem(f('/k.json', 0o100664), [], null)).toBe('/k.json is writable by group or others (mode 664); refused: chmod 600 /k.json');
+    expect(looseFileProblem(f('/k.json', 0o100646), [], null)).toMatch(/mode 646/);
+  });
+  it('refuses a file in a folder others can write, at any depth, unless sticky', () => {
+    expect(looseFileProblem(f('/srv/gw/state/keys-state.json', 0o100600), [dirs[0], f('/srv/gw', 0o40777), dirs[2], dirs[3]], [100, 0]))
+      .toMatch(/is in \/srv\/gw, which group or others can write \(mode 777\).*chmod go-w \/srv\/gw/);
+    expect(looseFileProblem(f('/tmp/keys.json', 0o100644), [f('/tmp', 0o41777, 0), f('/', 0o40755, 0)], null)).toBeNull();
+  });
+  it('the state folder itself must not be group/other writable even if sticky', () => {
+    expect(looseFileProblem(f('/s/keys-state.json', 0o100600), [f('/s', 0o41777), f('/', 0o40755, 0)], [100, 0])).toMatch(/chmod 700 \/s/);
+    expect(looseDirsProblem('/s/keys-state.json', [f('/s', 0o40770)], true)).toMatch(/mode 770\)/);
+  });
+  it('refuses a state file owned by anyone but the folder owner or root (renamed in by someone else)', () => {
+    expect(looseFileProblem(f('/srv/gw/state/keys-state.json', 0o100600, 4242), dirs, [100, 0])).toMatch(/owned by uid 4242, not by the owner of its folder \(uid 100/);
+    expect(looseFileProblem(f('/srv/gw/keys.json', 0o100644, 4242), dirs.slice(1), null)).toBeNull(); // ops' keys file: any owner
+  });
+});
+
+describe('parentDirs', () => {
+  it('lists the folders nearest first', () => {
+    expect(parentDirs('/a/b/f.json')).toEqual(['/a/b', '/a', '/']);
+    expect(parentDirs('/f')).toEqual(['/']);
+    expect(parentDirs('/a/b/')).toEqual(['/a', '/']);
   });
 });

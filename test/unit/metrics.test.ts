@@ -67,13 +67,13 @@ describe('request metrics', () => {
     expect(sampleValue(e.fams, 'gw_tokens_total', { model: 'm', type: 'completion' })).toBe(6);
   });
 
-  it('follows Prometheus naming: snake_case, _total counters, _seconds durations, one README entry each', () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+  it('follows Prometheus naming: snake_case, _total counters, _seconds durations, one entry each in docs/observability.md', () => {
+    const readme = readFileSync(join(projectRoot, 'docs/observability.md'), 'utf8');
     for (const f of FAMILIES) {
       expect(f.name).toMatch(/^gw_[a-z0-9_]+$/);
       if (f.type === 'counter') expect(f.name).toMatch(/_total$/);
       if (f.type === 'histogram') expect(f.name).toMatch(/_seconds$/);
-      expect(readme, `README lists ${f.name}`).toContain('`' + f.name + '`');
+      expect(readme, `docs/observability.md lists ${f.name}`).toContain('`' + f.name + '`');
     }
   });
 });

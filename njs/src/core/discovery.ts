@@ -2,7 +2,7 @@
  * Model discovery, as data: what each upstream's `GET /v1/models` said (a Listing), and the one
  * OpenAI model list the gateway answers with, built from the routing table and those listings.
  *
- * Policy (README#discovery-health-and-metrics):
+ * Policy (docs/observability.md#discovery-health-and-metrics):
  * - A model is listed when its upstream's latest good listing names it. A configured model whose
  *   upstream never answered is missing (the list is "partial"); one whose upstream fails now but
  *   answered before is listed from that older answer (the list is "stale").

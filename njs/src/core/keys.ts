@@ -77,7 +77,19 @@ export function publicView(k: KeyRecord): { [k: string]: unknown } {
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; message: string };
 
-const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * Key ids: a letter or digit, then up to 63 letters, digits, ".", "_" or "-". They appear in
+ * /admin/keys/<id> and in logs, so "." and ".." (which nginx folds out of a URI) and anything
+ * needing escapes are impossible by construction.
+ */
+// A literal, not new RegExp(): njs 0.8 runs this module's top level in every request's VM, and a
+// literal is compiled once, with the bundle.
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const ID_RULE = 'a letter or digit followed by up to 63 letters, digits, ".", "_" or "-"';
+
+export function validKeyId(id: unknown): boolean {
+  return typeof id === 'string' && ID_RE.test(id);
+}
 const FIELDS = ['id', 'label', 'models', 'rpm', 'burst', 'tier', 'expires_at', 'expires_in', 'disabled'];
 
 function isInt(v: unknown, min: number, max: number): boolean {
@@ -98,7 +110,7 @@ export function validateKeyInput(body: unknown, partial: boolean, nowSec: number
   }
   if (b.id !== undefined) {
     if (partial) return { ok: false, message: '"id" cannot be changed.' };
-    if (typeof b.id !== 'string' || !ID_RE.test(b.id)) return { ok: false, message: '"id" must be 1-64 letters, digits, "_", "." or "-".' };
+    if (!validKeyId(b.id)) return { ok: false, message: '"id" must be ' + ID_RULE + '.' };
     out.id = b.id;
   }
   if (b.label !== undefined) {
@@ -182,6 +194,8 @@ export function parseKeysFile(text: string, source: 'file' | 'admin', nowSec: nu
   }
   const list = doc !== null && typeof doc === 'object' ? (doc as { keys?: unknown }).keys : undefined;
   if (!Array.isArray(list)) return { records: records, errors: ['expected {"keys": [...]}'] };
+  const seenId: { [id: string]: boolean } = Object.create(null);
+  const seenHash: { [h: string]: boolean } = Object.create(null);
   for (let i = 0; i < list.length; i++) {
     const e = list[i] as { [k: string]: unknown };
     if (e === null || typeof e !== 'object') {
@@ -200,8 +214,93 @@ export function parseKeysFile(text: string, source: 'file' | 'admin', nowSec: nu
       errors.push('keys[' + i + ']: ' + (v.ok ? '"id" is required' : v.message));
       continue;
     }
+    if (seenId[v.value.id as string] || seenHash[hash[1]]) {
+      // Two entries for one id or one secret: which one wins would depend on the order of writes.
+      errors.push('keys[' + i + ']: ' + (seenId[v.value.id as string] ? 'id "' + v.value.id + '" appears twice' : 'this hash is already used by another entry') + '; skipped');
+      continue;
+    }
+    seenId[v.value.id as string] = true;
+    seenHash[hash[1]] = true;
     const rec = newRecord(v.value, v.value.id as string, hash[1], typeof e.created_at === 'number' ? e.created_at : nowSec, source);
     records.push(rec);
   }
   return { records: records, errors: errors };
+}
+
+/**
+ * The record a presented key's hash authenticates as: the id's CURRENT record, and only when that
+ * record still names this hash. The h:<hash> → id index may briefly (or, after a crash, lastingly)
+ * point at an id whose secret was rotated or revoked; such an entry must never authenticate.
+ */
+export function currentRecord(hash: string, record: KeyRecord | null): KeyRecord | null {
+  return record !== null && record.hash === hash ? record : null;
+}
+
+/** What fs.statSync tells about a file or folder (njs and Node both have these fields). */
+export interface FileFacts {
+  path: string;
+  mode: number;
+  uid: number;
+}
+
+const STICKY = 0o1000;
+const GROUP_OTHER_WRITE = 0o022;
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8);
+}
+
+/**
+ * Why a keys file must not be trusted, or null when it may be read. Like ssh with a loose
+ * authorized_keys: a file that someone other than its owner can change, or that sits in a folder
+ * where someone else can rename another file over it, could hold anyone's keys.
+ *   file     the file itself: not writable by group or others.
+ *   dirs     its folder first, then each folder above it: none writable by group or others unless
+ *            sticky (like /tmp, where nobody may rename another user's entry).
+ *   owners   when given (the gateway's own state file), the uids allowed to own the file: the
+ *            state folder's owner (the user the workers run as) and root.
+ */
+export function looseFileProblem(file: FileFacts, dirs: FileFacts[], owners: number[] | null): string | null {
+  if ((file.mode & GROUP_OTHER_WRITE) !== 0) {
+    return file.path + ' is writable by group or others (mode ' + octal(file.mode) + '); refused: chmod 600 ' + file.path;
+  }
+  const dirProblem = looseDirsProblem(file.path, dirs, owners !== null);
+  if (dirProblem !== null) return dirProblem;
+  if (owners !== null && owners.indexOf(file.uid) < 0) {
+    return file.path + ' is owned by uid ' + file.uid + ', not by the owner of its folder (uid ' + owners[0] +
+      ', the user the nginx workers run as) or root: someone else made it; refused: check who can write ' +
+      (dirs.length > 0 ? dirs[0].path : 'its folder') + ', then remove the file or chown it';
+  }
+  return null;
+}
+
+/**
+ * Why the folders holding `subject` (nearest first) let someone else replace it, or null. With
+ * strictFirst (the gateway's own state folder) the nearest must not be writable by group or
+ * others at all; the others, and every folder without strictFirst, may be if sticky (like /tmp).
+ */
+export function looseDirsProblem(subject: string, dirs: FileFacts[], strictFirst: boolean): string | null {
+  for (let i = 0; i < dirs.length; i++) {
+    const d = dirs[i];
+    const strict = strictFirst && i === 0;
+    if ((d.mode & GROUP_OTHER_WRITE) !== 0 && (strict || (d.mode & STICKY) === 0)) {
+      return subject + ' is in ' + d.path + ', which group or others can write (mode ' + octal(d.mode) +
+        '): they could put their own file in its place; refused: chmod ' + (strict ? '700 ' : 'go-w ') + d.path;
+    }
+  }
+  return null;
+}
+
+/** The folders a path lives in, nearest first ("/a/b/f" → ["/a/b", "/a", "/"]). */
+export function parentDirs(path: string): string[] {
+  const out: string[] = [];
+  let p = path.replace(/\/+$/, '');
+  for (;;) {
+    const cut = p.lastIndexOf('/');
+    if (cut < 0) break;
+    p = cut === 0 ? '/' : p.slice(0, cut);
+    out.push(p);
+    if (p === '/') break;
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 /**
  * GET /v1/metadata: service discovery for clients and operators, as one JSON document whose schema
- * is docs/metadata.schema.json (an integration test validates real answers against it).
+ * is nginx/metadata-schema.json (an integration test validates real answers against it).
  * It reveals no backend address and no backend error text: those are for /readyz and the error log.
  * Models are filtered by the caller's key like /v1/models.
  */

@@ -2,7 +2,7 @@
  * The gateway's Prometheus metrics: every family (name, type, help) and what one finished request
  * adds to them. Pure: the log-phase recorder (ngx/metricsRecorder.ts) feeds it nginx variables and
  * applies the returned increments to the `gw_metrics` number zone with atomic `incr`.
- * README#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
+ * docs/observability.md#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
 import { bucketIndex, bucketKey, escapeLabel, Family, LATENCY_BUCKETS, seriesKey, sumKey } from './promText';
 

@@ -1,7 +1,7 @@
 /**
  * The routing table: public model names and aliases → the nginx upstream that serves them, plus
  * each model's limits and capabilities. The table is data generated from nginx/gateway.json by
- * scripts/gen-config.mjs into dist/routes/gw-routes.js (see README#configuration).
+ * scripts/gen-config.mjs into dist/routes/gw-routes.js (see docs/configuration.md).
  */
 
 export type Capability = 'chat' | 'completions' | 'embeddings' | 'vision' | 'audio' | 'rerank';

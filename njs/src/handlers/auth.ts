@@ -12,7 +12,7 @@ import { authenticate, presentedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
-import { ensureLoaded, findByHash, nowSec, sha256hex } from '../ngx/keyStore';
+import { lookup, nowSec, sha256hex } from '../ngx/keyStore';
 import { getVar, setVar } from '../ngx/vars';
 
 /** The only value nginx lets through (`if ($gw_auth != ok)` in gateway-server.conf). */
@@ -27,11 +27,9 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
-    const problems = ensureLoaded();
-    for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
     const h = r.headersIn;
     const presented = presentedKey(h['Authorization'], h['api-key'], h['x-api-key']);
-    const record = presented !== null && presented !== '' ? findByHash(sha256hex(presented)) : null;
+    const record = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
     const d = authenticate(presented, record, nowSec());
     if (!d.ok) return refuse(r, gwError(d.code, d.message));
     const k = d.record;

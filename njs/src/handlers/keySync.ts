@@ -1,17 +1,23 @@
 /**
  * gw.keySync: `js_periodic gw.keySync interval=5s;` (gateway-server.conf). Re-reads GW_KEYS_FILE
- * and the state file when they change on disk, so ops can roll keys from git or a secret store
- * and several gateways sharing a state volume converge within one interval. Runs on worker 0.
+ * and the state file when they change on disk, so ops can roll keys from git or a secret store.
+ * Runs on worker 0, under the key store's lock like every admin change (keyStore.ts), so a file
+ * change and an admin call never interleave; when the lock stays busy it tries again next round.
  */
-import { ensureLoaded, syncSource } from '../ngx/keyStore';
+import { exclusive, loadIfNeeded, syncSource } from '../ngx/keyStore';
 import { makeLogger } from '../ngx/log';
 
-export function keySync(): void {
+/** Well inside the 5 s interval: nginx cancels a round still running when the next one is due. */
+const SYNC_LOCK_WAIT_MS = 2000;
+
+export function keySync(): Promise<void> {
   const log = makeLogger(ngx);
-  try {
-    const problems = ensureLoaded().concat(syncSource('file', false), syncSource('admin', false));
-    for (let i = 0; i < problems.length; i++) log.warn('keys: ' + problems[i]);
-  } catch (e) {
+  return exclusive(SYNC_LOCK_WAIT_MS, function (): string[] {
+    return loadIfNeeded().concat(syncSource('file', false), syncSource('admin', false));
+  }).then(function (res) {
+    if (!res.ok) return;
+    for (let i = 0; i < res.value.length; i++) log.warn('keys: ' + res.value[i]);
+  }).catch(function (e) {
     log.error('keySync failed: ' + String(e));
-  }
+  });
 }

@@ -2,7 +2,7 @@
  * gw.metadata: `js_content` in `location = /v1/metadata` (nginx/discovery-server.conf).
  *
  * Service discovery from the caches only (no backend call): gateway version, each model's
- * capabilities, endpoints, limits, health and listing state; schema docs/metadata.schema.json.
+ * capabilities, endpoints, limits, health and listing state; schema nginx/metadata-schema.json.
  * Reads: $gw_key_models (models the key may not use are left out). Writes: $gw_error_code.
  * Returns: 200, 405 method_not_allowed, 500 internal_error.
  */

@@ -88,7 +88,7 @@ export function route(r: NginxHTTPRequest): void {
     let target = '@gw_upstream';
     if (res.alias) {
       // The backend serves the canonical name only; splice it over the alias. This copies the body
-      // once, so aliases cost memory on huge bodies (README#configuration).
+      // once, so aliases cost memory on huge bodies (docs/configuration.md).
       // Spliced as bytes, so a multipart body's binary file survives untouched.
       // Duplicate "model" members and parts are refused, so this replaces the one and only value.
       const name = multipart ? res.model : JSON.stringify(res.model);

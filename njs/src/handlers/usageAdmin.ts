@@ -21,7 +21,7 @@ function arg(r: NginxHTTPRequest, name: string): string | undefined {
 export const usageAdmin = adminHandler('usageAdmin', function (r: NginxHTTPRequest): void {
   const reset = r.uri === '/admin/usage/reset';
   if (!reset && r.uri !== '/admin/usage') {
-    replyError(r, gwError('not_found', 'Unknown admin endpoint. See README#logs-and-usage.'));
+    replyError(r, gwError('not_found', 'Unknown admin endpoint. See docs/observability.md#logs-and-usage.'));
     return;
   }
   const want = reset ? 'POST' : 'GET';
