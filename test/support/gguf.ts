@@ -3,11 +3,11 @@
  * here, so the suite makes its own tiny llama with random weights. It generates gibberish, which is
  * all a protocol test needs, and loads in llama.cpp in milliseconds.
  *
- * Layout (ggml docs/gguf.md): "GGUF", u32 version, u64 tensor count, u64 KV count; the KVs (u64-length
- * string key, u32 type, value; arrays carry an element type and a u64 count); per tensor its name,
- * u32 n_dims, u64 dims (ne[0], the fastest-varying, first), u32 ggml type and a u64 offset into the data
- * section; zero padding to `general.alignment`; then each tensor's data at an aligned offset.
- * Everything is little-endian.
+ * Layout (ggml's GGUF specification, gguf.md in the ggml repository): "GGUF", u32 version, u64
+ * tensor count, u64 KV count; the KVs (u64-length string key, u32 type, value; arrays carry an
+ * element type and a u64 count); per tensor its name, u32 n_dims, u64 dims (ne[0], the
+ * fastest-varying, first), u32 ggml type and a u64 offset into the data section; zero padding to
+ * `general.alignment`; then each tensor's data at an aligned offset. Everything is little-endian.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * The GGUF writer (test/support/gguf.ts) read back by an independent parser written from ggml's
- * docs/gguf.md: header, every KV with its type, tensor infos, alignment of the data section and of
- * each tensor, and the tensor bytes themselves.
+ * GGUF specification (gguf.md in the ggml repository): header, every KV with its type, tensor
+ * infos, alignment of the data section and of each tensor, and the tensor bytes themselves.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
