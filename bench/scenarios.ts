@@ -7,6 +7,7 @@ import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../test/support/clients';
 import type { MockOptions } from '../test/support/mockVllm';
 import type { ModelSpec } from '../test/support/stack';
 import type { InstructionsProfile } from './instructions';
+import type { LlamaProfile } from './llama';
 
 export type TargetId = 'direct' | 'plain' | 'gateway';
 export const TARGETS: TargetId[] = ['direct', 'plain', 'gateway'];
@@ -153,6 +154,8 @@ export interface Profile {
   /** Instructions per request under callgrind (bench/instructions.ts). */
   instructions: InstructionsProfile;
   real: { duration: number; connections: number[] };
+  /** llama.cpp's llama-server directly vs through the gateway (bench/llama.ts); null: skipped. */
+  llama: LlamaProfile | null;
 }
 
 export interface ExtractProfile {
@@ -179,6 +182,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     instructions: { variants: ['all', 'no-auth', 'jwt-hs256', 'jwt-rs256', 'no-queue', 'no-logs', 'routing-only'],
       cells: [{ payload: 'chat', requests: 1000 }, { payload: 'ocr-2m', requests: 20 }] },
     real: { duration: 30, connections: [1, 4, 8] },
+    llama: { duration: 4, rounds: 2, connections: [1, 8], maxTokens: 64 },
   },
   ci: {
     name: 'ci', duration: 1.5, warmup: 0.3, rounds: 2,
@@ -194,6 +198,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
     instructions: { variants: ['all', 'no-logs', 'routing-only'], cells: [{ payload: 'chat', requests: 400 }] },
     real: { duration: 10, connections: [4] },
+    llama: null,
   },
 };
 
