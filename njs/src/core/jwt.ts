@@ -105,6 +105,14 @@ export function jwtCandidate(authorization: string | undefined): string | null {
   return m ? m[1] : null;
 }
 
+/**
+ * A client-chosen string (alg, kid) for a log reason: cut to `max` characters and JSON-quoted, so
+ * a CR, LF or other control character cannot end the log line and forge the next one.
+ */
+export function logQuoted(v: string, max: number): string {
+  return JSON.stringify(v.slice(0, max));
+}
+
 export interface ParsedJwt {
   alg: string;
   kid: string;
@@ -143,7 +151,7 @@ export function parseJwt(token: string, cfg: JwtConfig): Parsed {
   if (header === null) return fail('header is not base64url JSON');
   const alg = header.alg;
   if (typeof alg !== 'string') return fail('header has no alg');
-  if (algSpec(alg) === null) return fail('alg "' + String(alg).slice(0, 16) + '" is not allowed');
+  if (algSpec(alg) === null) return fail('alg ' + logQuoted(alg, 16) + ' is not allowed');
   if (cfg.algorithms.length > 0 && !listed(cfg.algorithms, alg)) return fail('alg ' + alg + ' is not in jwt.algorithms');
   if (header.crit !== undefined) return fail('header has crit extensions this gateway does not implement');
   const typ = header.typ;

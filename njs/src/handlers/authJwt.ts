@@ -16,7 +16,7 @@
  */
 import { gwError, GwError } from '../core/errors';
 import { candidateKeys } from '../core/jwks';
-import { algSpec, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims } from '../core/jwt';
+import { algSpec, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, logQuoted, parseJwt, policyFromClaims } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
 import { currentKeys, hsSecret, jwtEnabled, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
@@ -126,7 +126,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     const keys = candidateKeys(ks.keys, jwt.alg, jwt.kid);
     if (keys.length === 0) {
       if (jwt.kid !== '' || ks.keys.length === 0) noteUnknownKid();
-      invalid('no ' + spec.kind + ' key for ' + jwt.alg + (jwt.kid !== '' ? ' with kid "' + jwt.kid.slice(0, 64) + '"' : '') + ' in the JWKS');
+      invalid('no ' + spec.kind + ' key for ' + jwt.alg + (jwt.kid !== '' ? ' with kid ' + logQuoted(jwt.kid, 64) : '') + ' in the JWKS');
       return out;
     }
     verified = verifyAsymmetric(spec, keys, jwt.signingInput, sig);
