@@ -1,0 +1,129 @@
+/**
+ * A hostile client against a real nginx, on what the other suites do not send: a key allowed only
+ * model-a must never reach model-b through HTTP framing tricks (pipelining, a second request on a
+ * keep-alive connection, Expect: 100-continue, HTTP/1.0, chunk extensions and trailers, a gzip or
+ * UTF-16 body), and nginx's own refusal of TRACE must be OpenAI JSON like every other error.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { parseRawResponse, rawRequest } from '../support/rawHttp';
+import { useGateway } from '../support/useGateway';
+
+const KEY = 'sk-gw-hostile-only-a-0123456789abcdef';
+const dir = mkdtempSync(join(tmpdir(), 'gw-hostile-'));
+chmodSync(dir, 0o755);
+const keysFile = join(dir, 'keys.json');
+writeFileSync(keysFile, JSON.stringify({ keys: [
+  { id: 'only-a', hash: `sha256:${createHash('sha256').update(KEY).digest('hex')}`, models: ['model-a'] },
+] }));
+
+const gw = useGateway({
+  auth: true,
+  env: { GW_KEYS_FILE: keysFile },
+  backends: { be_shared: {} },
+  models: { 'model-a': { upstream: 'be_shared' }, 'model-b': { upstream: 'be_shared' } },
+});
+beforeEach(() => gw.mocks.be_shared.resetStats());
+
+const A = '{"model":"model-a","messages":[]}';
+const B = '{"model":"model-b","messages":[]}';
+
+function post(body: string | Buffer, o: { version?: string; extra?: string; close?: boolean } = {}): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  const head = `POST /v1/chat/completions HTTP/${o.version ?? '1.1'}\r\nHost: gw\r\nAuthorization: Bearer ${KEY}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${b.length}\r\n${o.extra ?? ''}${o.close ? 'Connection: close\r\n' : ''}\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), b]);
+}
+
+/** Writes `data` at once and reads until nginx closes (the last request says Connection: close). */
+function exchange(data: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(gw.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    s.write(data);
+  });
+}
+
+/** Status lines and x-mock-model values of every response on the connection, in order. */
+function responses(text: string): { status: number; model: string | null }[] {
+  return text.split(/(?=HTTP\/1\.[01] \d{3} )/).filter((p) => p.startsWith('HTTP/')).map((p) => {
+    const m = /\r\nx-mock-model: ([^\r\n]*)/i.exec(p.slice(0, p.indexOf('\r\n\r\n')));
+    return { status: Number(p.slice(9, 12)), model: m ? m[1] : null };
+  });
+}
+
+/** The backend got the one model-a request and nothing else on the chat path. */
+function modelBNeverForwarded(): void {
+  expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions'] ?? 0).toBe(1);
+}
+
+describe('a key for model-a gets model-b through no framing trick', () => {
+  it('pipelined: model-a then model-b in one write', async () => {
+    const r = responses(await exchange(Buffer.concat([post(A), post(B, { close: true })])));
+    expect(r).toEqual([{ status: 200, model: 'model-a' }, { status: 404, model: null }]);
+    modelBNeverForwarded();
+  });
+
+  it('the second request on a keep-alive connection, after the first was answered', async () => {
+    const s = connect(gw.port, '127.0.0.1');
+    let text = '';
+    s.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    const closed = new Promise<void>((ok) => s.on('close', () => ok()));
+    s.write(post(A));
+    while (!/x-mock-model/i.test(text) || !/\r\n\r\n[\s\S]*\}$/.test(text)) await new Promise((ok) => setTimeout(ok, 20));
+    s.write(post(B, { close: true }));
+    await closed;
+    expect(responses(text)).toEqual([{ status: 200, model: 'model-a' }, { status: 404, model: null }]);
+    modelBNeverForwarded();
+  });
+
+  it('Expect: 100-continue, HTTP/1.0, chunk extensions and trailers', async () => {
+    const e = responses(await exchange(post(B, { extra: 'Expect: 100-continue\r\n', close: true })));
+    expect(e[e.length - 1]).toEqual({ status: 404, model: null });
+    const h10 = parseRawResponse(Buffer.from(await exchange(post(B, { version: '1.0' })), 'latin1'));
+    expect(h10.status).toBe(404);
+    const chunked = `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\n` +
+      `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${B.length.toString(16)};ext="model-a"\r\n${B}\r\n0\r\nX-Model: model-a\r\n\r\n`;
+    expect(parseRawResponse(Buffer.from(await exchange(Buffer.from(chunked, 'latin1')), 'latin1')).status).toBe(404);
+    expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions'] ?? 0).toBe(0);
+  });
+
+  it('a gzip (Content-Encoding) or UTF-16 body is not JSON to the gateway: 400, nothing forwarded', async () => {
+    for (const [body, extra] of [
+      [gzipSync(B), 'Content-Encoding: gzip\r\n'],
+      [Buffer.from('\ufeff' + B, 'utf16le'), ''],
+      [Buffer.from(B, 'utf16le'), ''],
+    ] as [Buffer, string][]) {
+      const res = parseRawResponse(Buffer.from(await exchange(post(body, { extra, close: true })), 'latin1'));
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body).error.code).toBe('invalid_json');
+    }
+    expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions'] ?? 0).toBe(0);
+  });
+});
+
+describe('nginx-made refusals stay JSON', () => {
+  it('TRACE is a 405 OpenAI error on both ports, not nginx HTML', async () => {
+    const admin = Number(new URL(gw.adminUrl).port);
+    for (const port of [gw.port, admin]) {
+      const res = await rawRequest(port, 'TRACE /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\r\n');
+      expect(res.status).toBe(405);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(res.body).error.code).toBe('method_not_allowed');
+    }
+  });
+
+  it('the gateway\'s own 405 keeps its message (GET on a POST endpoint)', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${KEY}` } });
+    expect(res.status).toBe(405);
+    expect((await res.json()).error.message).toMatch(/Use POST/);
+  });
+});
