@@ -110,6 +110,22 @@ describe('a key for model-a gets model-b through no framing trick', () => {
   });
 });
 
+describe('a key reaches only the inference endpoints of its models\' backend', () => {
+  it('vLLM\'s adapter API under /v1/ is not proxied, whatever model the body names', async () => {
+    for (const path of ['/v1/unload_lora_adapter', '/v1/load_lora_adapter', '/v1/responses/x/cancel', '/v1/chat']) {
+      const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'model-a', lora_name: 'model-b', lora_path: '/tmp/evil' }) });
+      expect(res.status, path).toBe(404);
+      expect((await res.json()).error.code).toBe('not_found');
+    }
+    // Health probes and /v1/models polls may reach the mock meanwhile; none of these paths may.
+    const by = gw.mocks.be_shared.stats.byPath;
+    expect(Object.keys(by).filter((p) => p !== '/health' && p !== '/v1/models')).toEqual([]);
+    // Still a key check first: without one the answer is 401, not a hint about which paths exist.
+    expect((await fetch(`${gw.url}/v1/unload_lora_adapter`, { method: 'POST', body: '{}' })).status).toBe(401);
+  });
+});
+
 describe('nginx-made refusals stay JSON', () => {
   it('TRACE is a 405 OpenAI error on both ports, not nginx HTML', async () => {
     const admin = Number(new URL(gw.adminUrl).port);
