@@ -137,6 +137,14 @@ describe('nginx-made refusals stay JSON', () => {
     }
   });
 
+  it('no answer names the nginx version (server_tokens off), on either port', async () => {
+    for (const url of [`${gw.url}/health`, `${gw.url}/nope`, `${gw.adminUrl}/nope`]) {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      expect(res.headers.get('server'), url).toBe('nginx');
+    }
+  });
+
   it('the gateway\'s own 405 keeps its message (GET on a POST endpoint)', async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(405);
