@@ -110,6 +110,25 @@ describe('a key for model-a gets model-b through no framing trick', () => {
   });
 });
 
+describe('credentials: which one the gateway uses, and what the backend gets', () => {
+  it('Authorization wins over api-key / x-api-key; none of the three reaches the backend', async () => {
+    const other = 'sk-gw-not-a-key-but-looks-like-one-0123';
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: A, headers: {
+      'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'api-key': other, 'X-API-KEY': other } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-mock-model')).toBe('model-a');
+    const seen = gw.mocks.be_shared.stats.recentHeaders.filter((h) => h['x-request-id'] !== undefined && h['content-type'] === 'application/json');
+    expect(seen.length).toBeGreaterThan(0);
+    const h = seen[seen.length - 1];
+    expect([h.authorization, h['api-key'], h['x-api-key']]).toEqual([undefined, undefined, undefined]);
+    expect(JSON.stringify(h)).not.toContain(KEY);
+    // A wrong Authorization is not rescued by a good api-key: the one credential the gateway reads is refused.
+    const bad = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: A, headers: {
+      'content-type': 'application/json', authorization: `Bearer ${other}`, 'api-key': KEY } });
+    expect(bad.status).toBe(401);
+  });
+});
+
 describe('a key reaches only the inference endpoints of its models\' backend', () => {
   it('vLLM\'s adapter API under /v1/ is not proxied, whatever model the body names', async () => {
     for (const path of ['/v1/unload_lora_adapter', '/v1/load_lora_adapter', '/v1/responses/x/cancel', '/v1/chat']) {
