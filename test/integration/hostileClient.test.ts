@@ -110,6 +110,19 @@ describe('a key for model-a gets model-b through no framing trick', () => {
   });
 });
 
+describe('nesting deeper than njs\'s JSON.parse allows (32 levels)', () => {
+  const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  it('a small body is read like a large one: 200 for an allowed model, duplicates still refused', async () => {
+    const ok = parseRawResponse(Buffer.from(await exchange(post(`{"model":"model-a","tools":${deep(40)},"messages":[]}`, { close: true })), 'latin1'));
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-mock-model']).toBe('model-a');
+    const dup = parseRawResponse(Buffer.from(await exchange(post(`{"model":"model-a","tools":${deep(40)},"mod\\u0065l":"model-b"}`, { close: true })), 'latin1'));
+    expect(dup.status).toBe(400);
+    expect(JSON.parse(dup.body).error.code).toBe('invalid_model');
+    expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions'] ?? 0).toBe(1);
+  });
+});
+
 describe('credentials: which one the gateway uses, and what the backend gets', () => {
   it('Authorization wins over api-key / x-api-key; none of the three reaches the backend', async () => {
     const other = 'sk-gw-not-a-key-but-looks-like-one-0123';
