@@ -142,11 +142,11 @@ describe('JWT bearer tokens', () => {
     expect(ids).not.toContain(EMBED);
     await sleep(100);
     const lines = gw.nginx.accessLog().trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.some((l) => l.key_id === 'svc-reporting' && l.status === 200)).toBe(true);
+    expect(lines.some((l) => l.key_id === 'jwt:svc-reporting' && l.status === 200)).toBe(true);
     // The usage ledger and the metrics count the request under the token's key id.
-    const ledger = async () => (await (await fetch(`${gw.adminUrl}/admin/usage?key_id=svc-reporting`, { headers: { authorization: `Bearer ${gw.adminToken}` } })).json()).data;
+    const ledger = async () => (await (await fetch(`${gw.adminUrl}/admin/usage?key_id=jwt:svc-reporting`, { headers: { authorization: `Bearer ${gw.adminToken}` } })).json()).data;
     expect(await eventually(async () => (await ledger()).some((u: { model: string; requests: number }) => u.model === CHAT && u.requests >= 1), 5000)).toBe(true);
-    expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/gw_requests_total\{[^}]*key_id="svc-reporting"/);
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/gw_requests_total\{[^}]*key_id="jwt:svc-reporting"/);
   });
 
   it('expired, not yet valid and issued-in-the-future tokens: 401 JSON; inside the leeway: 200', async () => {
@@ -323,7 +323,7 @@ describe('JWT with GW_JWKS_FILE, GW_JWT_SECRET_FILE and Keycloak-style claims', 
     expect((await call(mint('ES256', first, keycloak()), EMBED)).status).toBe(404);
     expect((await call(mint('ES256', first, keycloak({ realm_access: { roles: ['offline_access'] } })))).status).toBe(404);
     await sleep(100);
-    expect(kc.nginx.accessLog()).toMatch(/"key_id":"svc-ocr"/);
+    expect(kc.nginx.accessLog()).toMatch(/"key_id":"jwt:svc-ocr"/);
   });
 
   it('the HS secret comes from GW_JWT_SECRET_FILE (trailing newline dropped)', async () => {

@@ -55,7 +55,7 @@ describe('gw.authJwt (fakes)', () => {
     expect(r.variables.gw_key_id).toBeUndefined();
     await new Promise((ok) => setTimeout(ok, 50));
     expect(String(v)).toBe('ok');
-    expect(r.variables).toMatchObject({ gw_key_id: 'a', gw_key_models: '["m"]', gw_tier: 'normal' });
+    expect(r.variables).toMatchObject({ gw_key_id: 'jwt:a', gw_key_models: '["m"]', gw_tier: 'normal' });
   });
 
   it('a bad signature stays 401 with the one invalid_api_key body; the reason is logged without the token', async () => {

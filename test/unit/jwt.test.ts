@@ -121,12 +121,12 @@ describe('claims → the per-client policy', () => {
     { group: 'staff', models: '*' as const, tier: 'high' as const },
   ];
   it('direct claims', () => {
-    expect(policyFromClaims({ sub: 'a', models: ['m1'], tier: 'high', rpm: 10, burst: 2 }, cfg())).toEqual({ ok: true, policy: { id: 'a', models: ['m1'], tier: 'high', rpm: 10, burst: 2 } });
+    expect(policyFromClaims({ sub: 'a', models: ['m1'], tier: 'high', rpm: 10, burst: 2 }, cfg())).toEqual({ ok: true, policy: { id: 'jwt:a', models: ['m1'], tier: 'high', rpm: 10, burst: 2 } });
     expect(policyFromClaims({ sub: 'a', models: '*' }, cfg())).toMatchObject({ policy: { models: '*' } });
   });
 
   it('no claim and no policy: no model, tier normal, no rate limit', () => {
-    expect(policyFromClaims({ sub: 'a' }, cfg())).toEqual({ ok: true, policy: { id: 'a', models: [], tier: 'normal', rpm: 0, burst: 0 } });
+    expect(policyFromClaims({ sub: 'a' }, cfg())).toEqual({ ok: true, policy: { id: 'jwt:a', models: [], tier: 'normal', rpm: 0, burst: 0 } });
   });
 
   it('the first listed policy whose group the token has is the base; token claims override it', () => {
@@ -139,7 +139,7 @@ describe('claims → the per-client policy', () => {
   it('claim names are configurable and may walk into objects (Keycloak, Auth0 namespaced claims)', () => {
     const kc = cfg({ policies, claims: { ...JWT_DEFAULTS.claims, key_id: 'preferred_username', groups: 'realm_access.roles', models: 'https://gw.example/models' } });
     const claims = { sub: 'f:uuid', preferred_username: 'svc-ocr', realm_access: { roles: ['offline_access', 'staff'] }, 'https://gw.example/models': ['ocr'] };
-    expect(policyFromClaims(claims, kc)).toEqual({ ok: true, policy: { id: 'svc-ocr', models: ['ocr'], tier: 'high', rpm: 0, burst: 0 } });
+    expect(policyFromClaims(claims, kc)).toEqual({ ok: true, policy: { id: 'jwt:svc-ocr', models: ['ocr'], tier: 'high', rpm: 0, burst: 0 } });
     expect(claimAt({ a: { b: { c: 1 } } }, 'a.b.c')).toBe(1);
     expect(claimAt({ a: [1] }, 'a.0')).toBeUndefined();
     expect(claimAt({}, 'constructor')).toBeUndefined();

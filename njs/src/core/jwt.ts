@@ -263,7 +263,9 @@ export function policyFromClaims(c: { [k: string]: unknown }, cfg: JwtConfig): P
   if (typeof id !== 'string' || id.length === 0 || id.length > 128 || /[^\x21-\x7e]/.test(id)) {
     return { ok: false, reason: 'claim "' + names.key_id + '" (key id) is missing or not 1-128 printable characters' };
   }
-  const p: ClientPolicy = { id: id, models: [], tier: 'normal', rpm: 0, burst: 0 };
+  // "jwt:" keeps token identities apart from API-key ids (which cannot hold a colon): a token whose
+  // sub equals a key's id must not share its rate-limit bucket, usage rows or metrics series.
+  const p: ClientPolicy = { id: 'jwt:' + id, models: [], tier: 'normal', rpm: 0, burst: 0 };
   let groups = claimAt(c, names.groups);
   if (typeof groups === 'string') groups = [groups];
   if (Array.isArray(groups)) {
