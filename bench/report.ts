@@ -6,6 +6,7 @@ import type { PoliteResult } from './politeLoad';
 import type { ExtractResult } from './extract';
 import type { InstructionsReport } from './instructions';
 import { extractMarkdown } from './extract';
+import { llamaMarkdown, LlamaResult } from './llama';
 import type { LoadResult } from './load';
 import { GOALS, INSTRUCTIONS_TOLERANCE, PayloadId, PAYLOADS, REGRESSION_TOLERANCE, TargetId } from './scenarios';
 
@@ -95,6 +96,8 @@ export interface BenchReport {
   instructions: InstructionsReport | null;
   extract: ExtractResult | null;
   real: RealResult | null;
+  /** llama.cpp's llama-server, direct vs gateway (bench/llama.ts); absent in older reports. */
+  llama?: LlamaResult | null;
   regression: string[];
   broken: string[];
 }
@@ -315,6 +318,7 @@ export function markdown(r: BenchReport): string {
     }
     out.push('');
   }
+  if (r.llama) out.push(llamaMarkdown(r.llama));
   out.push('## Regression check (ratios vs bench/baseline.json, warnings only)');
   out.push('');
   out.push(r.regression.length ? r.regression.map((x) => `- ${x}`).join('\n') : '- no ratio moved past the tolerance');

@@ -8,7 +8,7 @@
  * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
- * Flags: --profile full|ci   --only main,overload,features,instructions,extract,real   --cells chat,ocr-2m   --update-baseline   --out <dir>
+ * Flags: --profile full|ci   --only main,overload,features,instructions,extract,real,llama   --cells chat,ocr-2m   --update-baseline   --out <dir>
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
  */
@@ -23,6 +23,7 @@ import { findNginx } from '../test/support/findNginx';
 import { sleep } from '../test/support/nginx';
 import { runExtract } from './extract';
 import { runInstructions } from './instructions';
+import { runLlama } from './llama';
 import { LoadResult, medianResult, runLoad } from './load';
 import { ocrPngBody } from './png';
 import { politeLoad } from './politeLoad';
@@ -38,7 +39,7 @@ import { childPids } from './procstat';
 import type { Stack } from '../test/support/stack';
 
 const WORKERS = 2;
-const STAGES = ['main', 'overload', 'features', 'instructions', 'extract', 'real'] as const;
+const STAGES = ['main', 'overload', 'features', 'instructions', 'extract', 'real', 'llama'] as const;
 type Stage = (typeof STAGES)[number];
 
 function arg(name: string): string | undefined {
@@ -287,7 +288,7 @@ async function realStage(): Promise<RealResult | null> {
 async function main(): Promise<number> {
   const rt = findNginx();
   const report: BenchReport = {
-    meta: meta(`${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ""}${rt.jsEngine ? `, js_engine ${rt.jsEngine}` : ""}`), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, regression: [], broken: [],
+    meta: meta(`${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ""}${rt.jsEngine ? `, js_engine ${rt.jsEngine}` : ""}`), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, llama: null, regression: [], broken: [],
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
   if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {
@@ -318,6 +319,7 @@ async function main(): Promise<number> {
     report.broken.push(...report.extract.broken);
   }
   if (runs('real')) report.real = await realStage();
+  if (runs('llama') && profile.llama) report.llama = await runLlama(profile.llama, rt, log, report.broken);
 
   report.comparisons = compare(report.cells);
   report.goals = goals(report.comparisons);

@@ -7,6 +7,7 @@ import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../test/support/clients';
 import type { MockOptions } from '../test/support/mockVllm';
 import type { ModelSpec } from '../test/support/stack';
 import type { InstructionsProfile } from './instructions';
+import type { LlamaProfile } from './llama';
 
 export type TargetId = 'direct' | 'plain' | 'gateway';
 export const TARGETS: TargetId[] = ['direct', 'plain', 'gateway'];
@@ -87,11 +88,15 @@ export interface GatewayVariant {
   queue: boolean;
   /** JSON access log, usage body filter, log-phase ledger and metrics (LOGS_OFF switches them off). */
   logs: boolean;
+  /** Clients present a signed token of this alg instead of the API key (docs/jwt.md); RS256 keys come from a JWKS file. */
+  jwt?: 'HS256' | 'RS256';
 }
 
 export const FEATURE_VARIANTS: GatewayVariant[] = [
   { id: 'all', label: 'every feature on', auth: true, queue: true, logs: true },
   { id: 'no-auth', label: 'API keys off', auth: false, queue: true, logs: true },
+  { id: 'jwt-hs256', label: 'HS256 token instead of the API key', auth: true, queue: true, logs: true, jwt: 'HS256' },
+  { id: 'jwt-rs256', label: 'RS256 token (JWKS) instead of the API key', auth: true, queue: true, logs: true, jwt: 'RS256' },
   { id: 'no-queue', label: 'queue off (no max_inflight)', auth: true, queue: false, logs: true },
   { id: 'no-logs', label: 'log, usage and metrics hooks off', auth: true, queue: true, logs: false },
   { id: 'routing-only', label: 'routing only (all of the above off)', auth: false, queue: false, logs: false },
@@ -161,6 +166,8 @@ export interface Profile {
   /** Instructions per request under callgrind (bench/instructions.ts). */
   instructions: InstructionsProfile;
   real: { duration: number; connections: number[] };
+  /** llama.cpp's llama-server directly vs through the gateway (bench/llama.ts); null: skipped. */
+  llama: LlamaProfile | null;
 }
 
 export interface ExtractProfile {
@@ -186,9 +193,10 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     overload: { duration: 10 },
     features: [{ payload: 'chat', connections: [16] }, { payload: 'ocr-2m', connections: [2] }],
     extract: { rounds: 5, e2eRounds: 3, e2eDuration: 2 },
-    instructions: { variants: ['all', 'no-auth', 'no-queue', 'no-logs', 'routing-only'],
+    instructions: { variants: ['all', 'no-auth', 'jwt-hs256', 'jwt-rs256', 'no-queue', 'no-logs', 'routing-only'],
       cells: [{ payload: 'chat', requests: 1000 }, { payload: 'ocr-2m', requests: 20 }] },
     real: { duration: 30, connections: [1, 4, 8] },
+    llama: { duration: 4, rounds: 2, connections: [1, 8], maxTokens: 64 },
   },
   ci: {
     name: 'ci', duration: 1.5, warmup: 0.3, rounds: 2,
@@ -206,6 +214,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
     instructions: { variants: ['all', 'no-auth', 'no-queue', 'no-logs', 'routing-only'], cells: [{ payload: 'chat', requests: 400 }] },
     real: { duration: 10, connections: [4] },
+    llama: null,
   },
 };
 

@@ -5,12 +5,13 @@
  *   gateway  nginx/nginx.conf.example with the njs bundle (test/support/stack.ts startStack), with
  *            the features in scenarios.ts GATEWAY_FEATURES
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../test/support/clients';
 import { NGINX_ENV, projectRoot } from '../test/support/config';
 import { NginxRuntime } from '../test/support/findNginx';
+import { keyPair, mint, publicJwk } from '../test/support/jwt';
 import { NginxHandle, startNginx } from '../test/support/nginx';
 import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../test/support/stack';
 import { MockFleet, startMockFleet } from './mocks';
@@ -61,6 +62,8 @@ export async function startGateway(fleet: MockFleet, o: { workers: number; varia
   const patches = [...(v.logs ? [] : [LOGS_OFF.conf]), ...(o.patch ? [o.patch] : [])];
   if (patches.length) extra.render = { patch: (c: string) => patches.reduce((acc, f) => f(acc), c) };
   if (o.rt) extra.rt = o.rt;
+  const jwt = v.jwt ? benchJwt(v.jwt) : null;
+  if (jwt) extra.env = jwt.env;
   const stack = await startStack({
     ...GATEWAY_FEATURES.stack, ...extra, auth: v.auth && GATEWAY_FEATURES.stack.auth === true, backends: {}, upstreams, models, workers: o.workers,
   } as StackOptions);
@@ -69,7 +72,14 @@ export async function startGateway(fleet: MockFleet, o: { workers: number; varia
     if (!v.logs && !/access_log off;/.test(readFileSync(stack.nginx.confPath, 'utf8'))) {
       throw new Error('variant ' + v.id + ': LOGS_OFF did not switch the access log off (nginx.conf.example changed?)');
     }
-    if (v.auth && GATEWAY_FEATURES.key) {
+    if (jwt) {
+      headers.authorization = `Bearer ${jwt.token}`;
+      const stop = stack.stop;
+      stack.stop = async () => {
+        await stop();
+        rmSync(jwt.dir, { recursive: true, force: true });
+      };
+    } else if (v.auth && GATEWAY_FEATURES.key) {
       const res = await fetch(`${stack.adminUrl}/admin/keys`, {
         method: 'POST', body: JSON.stringify(GATEWAY_FEATURES.key),
         headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
@@ -83,6 +93,25 @@ export async function startGateway(fleet: MockFleet, o: { workers: number; varia
     throw e;
   }
   return { stack, headers };
+}
+
+/**
+ * A token with the bench key's policy (GATEWAY_FEATURES.key) for a JWT variant, and the env that
+ * makes the gateway verify it: the secret for HS256, a JWKS file for RS256.
+ */
+function benchJwt(alg: 'HS256' | 'RS256'): { env: Record<string, string>; token: string; dir: string } {
+  const k = GATEWAY_FEATURES.key;
+  const claims = { sub: 'bench-jwt', models: k?.models ?? '*', rpm: k?.rpm ?? 0, burst: k?.burst ?? 0, tier: k?.tier ?? 'normal', exp: Math.floor(Date.now() / 1000) + 86400 };
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-jwt-'));
+  chmodSync(dir, 0o755);
+  if (alg === 'HS256') {
+    const secret = 'bench-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+    return { env: { GW_JWT_SECRET: secret }, token: mint('HS256', secret, claims), dir };
+  }
+  const pair = keyPair('RS256', 'bench-rs256');
+  const file = join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [publicJwk(pair)] }));
+  return { env: { GW_JWKS_FILE: file }, token: mint('RS256', pair, claims), dir };
 }
 
 /** The mock backends of scenarios.ts (BACKENDS), each serving the MODELS routed to it. */

@@ -3,6 +3,8 @@ export interface NormalizedConfig {
   upstreams: Record<string, { servers: string[]; keepalive: number; max_fails: number; fail_timeout_ms: number; keepalive_timeout_ms: number; api_key_env: string }>;
   models: Record<string, { upstream: string; capabilities: string[]; max_inflight: number; max_queue: number; queue_timeout_ms: number; slot_lease_ms: number; owned_by: string; created: number }>;
   aliases: Record<string, string>;
+  /** gateway.json "jwt", normalized (scripts/jwt-config.mjs; njs/src/core/jwt.ts JwtConfig). */
+  jwt: Record<string, unknown>;
 }
 export function parseDuration(v: unknown, what: string): number;
 export function normalizeConfig(raw: unknown, source?: string): NormalizedConfig;

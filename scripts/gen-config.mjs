@@ -5,6 +5,7 @@
 // See docs/configuration.md.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { normalizeJwtConfig } from './jwt-config.mjs';
 
 const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
 const NAME_RE = /^[A-Za-z0-9_]{1,64}$/;
@@ -82,7 +83,7 @@ export function normalizeConfig(raw, source = 'gateway.json') {
     }
   }
   if (Object.keys(models).length === 0) throw new Error(`${source}: "models" must name at least one model`);
-  return { upstreams, models, aliases };
+  return { upstreams, models, aliases, jwt: normalizeJwtConfig(raw.jwt, source) };
 }
 
 /**
@@ -122,6 +123,7 @@ function routesTable(cfg) {
     models: cfg.models,
     aliases: cfg.aliases,
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams).map(([n, u]) => [n, { servers: u.servers.map((s) => s.split(' ')[0]), api_key_env: u.api_key_env }])),
+    jwt: cfg.jwt,
   };
 }
 

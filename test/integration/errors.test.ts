@@ -269,11 +269,12 @@ describe('the backend receives the path that was authorized and logged', () => {
       '%20', ';', '%3B', '%3F', '?', '?a=/../b', '#', ':', '@', '//', '%00', '%ff', '\xc3\xa9', '%c3%a9');
     const plain = fc.constantFrom('a', 'chat', '/completions', '/b', 'x.y', '..z', '-', '_', '~');
     const piece = fc.oneof({ arbitrary: plain, weight: 5 }, { arbitrary: hostile, weight: 1 });
-    const prefix = fc.oneof({ arbitrary: fc.constant('/v1/'), weight: 6 },
+    // Only the inference endpoints are proxied (gateway-server.conf), so most targets start with one.
+    const prefix = fc.oneof({ arbitrary: fc.constantFrom('/v1/chat/completions', '/v1/embeddings', '/v1/'), weight: 6 },
       { arbitrary: fc.constantFrom('/v1', '/', '/x/../v1/', '/v1/./', '//v1/', '/V1/', '/v1/%2e/'), weight: 1 });
     const seen: { id: string; target: string; status: number }[] = [];
     let n = 0;
-    await fc.assert(fc.asyncProperty(prefix, fc.array(piece, { minLength: 1, maxLength: 8 }), async (pre, parts) => {
+    await fc.assert(fc.asyncProperty(prefix, fc.array(piece, { minLength: 0, maxLength: 8 }), async (pre, parts) => {
       const target = pre + parts.join('');
       const id = `prop-${n++}`;
       received.length = 0;

@@ -40,6 +40,8 @@ export interface StackOptions {
   render?: Partial<RenderOptions>;
   /** API keys on (the example's default) or off (default here: most tests are about other things). */
   auth?: boolean;
+  /** gateway.json "jwt" section (docs/jwt.md). */
+  jwt?: unknown;
   /** Extra environment for nginx (GW_KEYS_FILE, ...). NGINX_ENV, GW_ADMIN_TOKEN and GW_STATE_DIR are set by default. */
   env?: Record<string, string>;
   /** Edits of nginx/ include files for this stack only, e.g. a shorter proxy_read_timeout. */
@@ -116,7 +118,7 @@ export async function startStack(o: StackOptions, life: Lifetime = newLifetime()
     makeStateDir(stateDir, rt);
     const routesDir = join(prefix, 'routes');
     mkdirSync(routesDir);
-    renderConfigObject({ upstreams, models: o.models }, routesDir, 'test config');
+    renderConfigObject({ upstreams, models: o.models, jwt: o.jwt }, routesDir, 'test config');
     let includeDir: string | undefined;
     if (o.includePatches) {
       includeDir = join(prefix, 'nginx');

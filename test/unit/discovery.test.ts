@@ -30,6 +30,21 @@ describe('backend /v1/models answers', () => {
     expect(parseBackendModels(null).ok).toBe(false);
   });
 
+  it('reads llama.cpp\'s list: its per-slot context (meta.n_ctx) is the max_model_len', () => {
+    // As llama-server (llama.cpp 0.7.0) answers, "models" (Ollama's shape) beside OpenAI's "data".
+    const p = parseBackendModels({ models: [{ name: 'tiny', model: 'tiny' }], object: 'list', data: [
+      { id: 'tiny', aliases: ['tiny'], tags: [], object: 'model', created: 1796134872, owned_by: 'llamacpp',
+        meta: { vocab_type: 1, n_vocab: 259, n_ctx: 8192, n_ctx_train: 32768, n_embd: 64 } },
+      { id: 'both', owned_by: 'x', max_model_len: 4096, meta: { n_ctx: 8192 } },
+      { id: 'bad-meta', meta: { n_ctx: '8192' } }, { id: 'null-meta', meta: null }, { id: 'zero', meta: { n_ctx: 0 } },
+    ] });
+    expect(p).toEqual({ ok: true, models: [
+      { id: 'tiny', created: 1796134872, owned_by: 'llamacpp', max_model_len: 8192 },
+      { id: 'both', created: 0, owned_by: 'x', max_model_len: 4096 },
+      { id: 'bad-meta', created: 0, owned_by: 'vllm' }, { id: 'null-meta', created: 0, owned_by: 'vllm' }, { id: 'zero', created: 0, owned_by: 'vllm' },
+    ] });
+  });
+
   it('unions replicas, and keeps the previous models (stale) when none answers', () => {
     const ok = nextListing(null, [{ ok: true, models: [{ id: 'x', created: 1, owned_by: 'o' }] }, { ok: false, error: 'r2: connect failed' },
       { ok: true, models: [{ id: 'x', created: 1, owned_by: 'o' }, { id: 'y', created: 1, owned_by: 'o' }] }], 5000);

@@ -54,7 +54,7 @@ describe('error catalogue', () => {
         if (m[3].startsWith('${gw_error_via}')) expect(t).toContain(`location = /_gw_error/${code} {`);
       }
     }
-    expect(codes.sort()).toEqual(['400', '404', '408', '413', '414', '494', '500', '501', '502', '503', '504', '505']);
+    expect(codes.sort()).toEqual(['400', '404', '405', '408', '413', '414', '494', '500', '501', '502', '503', '504', '505']);
     // Both servers of the example get them.
     expect(text('nginx.conf.example').match(/include __NGINX__\/edge-server\.conf;/g)).toHaveLength(2);
   });

@@ -15,6 +15,14 @@ const FIXTURES: [string, Usage | null][] = [
   ['vllm-chat-no-usage.sse', null],
   ['vllm-chat.json', { prompt: 1312, completion: 218, total: 1530 }],
   ['vllm-embeddings.json', { prompt: 12, completion: 0, total: 12 }],
+  // Recorded from llama.cpp's llama-server (record-llamacpp.ts): U+FFFD and \u00XX escapes in the
+  // content, a "timings" object beside "usage", and no completion_tokens for embeddings.
+  ['llamacpp-b11669-chat-include-usage.sse', { prompt: 76, completion: 12, total: 88 }],
+  ['llamacpp-b11669-chat-no-usage.sse', null],
+  ['llamacpp-b11669-chat.json', { prompt: 76, completion: 12, total: 88 }],
+  ['llamacpp-b11669-completions-include-usage.sse', { prompt: 26, completion: 8, total: 34 }],
+  ['llamacpp-b11669-embeddings.json', { prompt: 17, completion: 0, total: 17 }],
+  ['llamacpp-b11669-error-context.json', null],
 ];
 
 function scan(chunks: Buffer[]): Usage | null {

@@ -52,14 +52,14 @@ export const MODELS_ON_DEMAND_MS = 3 * MODELS_TTL_MS;
 
 export type ParsedModels = { ok: true; models: BackendModel[] } | { ok: false; error: string };
 
-/** Validates a backend's /v1/models answer ({object:"list", data:[{id,...}]}, vLLM or OpenAI). */
+/** Validates a backend's /v1/models answer ({object:"list", data:[{id,...}]}, vLLM, llama.cpp or OpenAI). */
 export function parseBackendModels(body: unknown): ParsedModels {
   if (body === null || typeof body !== 'object') return { ok: false, error: 'not a JSON object' };
   const data = (body as { data?: unknown }).data;
   if (!Array.isArray(data)) return { ok: false, error: 'no "data" list' };
   const models: BackendModel[] = [];
   for (let i = 0; i < data.length; i++) {
-    const d = data[i] as { id?: unknown; created?: unknown; owned_by?: unknown; max_model_len?: unknown } | null;
+    const d = data[i] as { id?: unknown; created?: unknown; owned_by?: unknown; max_model_len?: unknown; meta?: { n_ctx?: unknown } | null } | null;
     if (d === null || typeof d !== 'object' || typeof d.id !== 'string' || d.id === '') continue;
     const m: BackendModel = {
       id: d.id,
@@ -67,6 +67,8 @@ export function parseBackendModels(body: unknown): ParsedModels {
       owned_by: typeof d.owned_by === 'string' ? d.owned_by : 'vllm',
     };
     if (typeof d.max_model_len === 'number') m.max_model_len = d.max_model_len;
+    // llama.cpp's llama-server names its context per slot meta.n_ctx: the longest request it takes.
+    else if (d.meta !== null && typeof d.meta === 'object' && typeof d.meta.n_ctx === 'number' && d.meta.n_ctx > 0) m.max_model_len = d.meta.n_ctx;
     models.push(m);
   }
   return { ok: true, models: models };

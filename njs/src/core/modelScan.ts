@@ -217,7 +217,11 @@ export function findModel(b: Bytes): ScanResult {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + String((e as Error).message) + '.');
+    const why = String((e as Error).message);
+    // njs's JSON.parse stops at 32 levels of nesting (a deep tool or json_schema), which Python and
+    // larger bodies take: the scanner reads such a body as it reads one over PARSE_WHOLE_MAX.
+    if (/Nested too deep/.test(why)) return scanModel(b);
+    return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + why + '.');
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
   // njs string searches cost a native call per position; these are byte searches.

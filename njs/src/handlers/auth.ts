@@ -27,6 +27,17 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
+    // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
+    // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
+    // not configured: an API key after all). docs/jwt.md
+    if (/^Bearer[ \t]+eyJ/i.test(r.headersIn['Authorization'] || '')) {
+      const jwt = r.variables['gw_jwt'];
+      if (jwt === 'ok') return PASS;
+      if (jwt !== undefined && jwt !== 'none') {
+        if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
+        return jwt === '429' ? '429' : '401';
+      }
+    }
     const h = r.headersIn;
     const presented = presentedKey(h['Authorization'], h['api-key'], h['x-api-key']);
     const record = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;

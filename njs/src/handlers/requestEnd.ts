@@ -5,7 +5,8 @@
  * when a log line needs it, i.e. after the response ended, on client aborts too (njs-facts §7).
  * It always returns "" so the /dev/null line is never written.
  * Reads $gw_usage_done (and sets it: a second evaluation, e.g. a `nocache` js_set, records
- * nothing) and $gw_end_facts, one variable holding every fact the concerns need (core/endFacts.ts).
+ * nothing), $gw_end_facts, one variable holding the facts the concerns need (core/endFacts.ts),
+ * and $gw_key_id.
  * Each concern it runs is independent and guarded: one failing never skips the others.
  * Keep every line at the same level as the other access_log lines, or nginx drops the inherited
  * ones; `access_log off` in a location disables this hook there.
@@ -26,7 +27,7 @@ export function requestEnd(r: EndRequest): string {
     const v = r.variables;
     if (v.gw_usage_done) return '';
     v.gw_usage_done = '1';
-    f = parseEndFacts(v.gw_end_facts || '');
+    f = parseEndFacts(v.gw_end_facts || '', v.gw_key_id || '');
   } catch (e) {
     fail(r, 'facts', e);
     return '';

@@ -1,0 +1,60 @@
+/**
+ * The header of a token is the client's text, read before any signature check: an `alg` or `kid`
+ * holding CR/LF must not end the error-log line and forge the next one (a fake [alert], or a line
+ * a log pipeline trusts). gw.authJwt with fakes for r and ngx, as in authJwt.test.ts.
+ */
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { JWT_DEFAULTS, parseJwt } from '../../njs/src/core/jwt';
+
+vi.mock('gw-routes.js', () => ({ default: () => ({ models: {}, aliases: {}, upstreams: {}, jwt: JWT_DEFAULTS }) }));
+
+const SECRET = 'unit-test-secret-0123456789-abcdefghijklmnop';
+const b64u = (s: string | Buffer) => Buffer.from(s).toString('base64url');
+function token(header: Record<string, unknown>): string {
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify({ sub: 'a', models: '*', exp: Math.floor(Date.now() / 1000) + 60 }))}`;
+  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+}
+const FORGED = 'x\n2026/12/01 10:00:00 [alert] 1#1: forged\r\nmore\u0000';
+
+const HANDLER = '../../njs/src/handlers/authJwt';
+type AuthJwt = (r: unknown) => string;
+
+function fakeDict(): Record<string, unknown> {
+  const m: Record<string, unknown> = {};
+  return {
+    get: (k: string) => m[k], set: (k: string, v: unknown) => { m[k] = v; }, add: (k: string, v: unknown) => { if (k in m) return false; m[k] = v; return true; },
+    delete: (k: string) => { delete m[k]; }, incr: (k: string, d: number, init = 0) => { m[k] = ((m[k] as number) ?? init) + d; return m[k]; },
+  };
+}
+
+beforeAll(() => {
+  (globalThis as Record<string, unknown>).ngx = { shared: { gw_jwks: fakeDict(), gw_jwt_verified: fakeDict(), gw_rate: fakeDict() } };
+  process.env.GW_JWT_SECRET = SECRET;
+});
+afterAll(() => {
+  delete (globalThis as Record<string, unknown>).ngx;
+  delete process.env.GW_JWT_SECRET;
+});
+
+describe('JWT refusal reasons cannot forge log lines', () => {
+  it('an alg with CR/LF is quoted in the reason', () => {
+    const p = parseJwt(token({ alg: FORGED }), JWT_DEFAULTS);
+    expect(p.ok).toBe(false);
+    if (p.ok) return;
+    expect(p.reason).not.toMatch(/[\r\n\u0000]/);
+    expect(p.reason).toContain('is not allowed');
+  });
+
+  it('a kid with CR/LF is quoted in the logged reason', async () => {
+    const { authJwt } = (await import(/* @vite-ignore */ HANDLER)) as { authJwt: AuthJwt };
+    const lines: string[] = [];
+    const r = { headersIn: { Authorization: `Bearer ${token({ alg: 'RS256', kid: FORGED })}` }, variables: {} as Record<string, string>,
+      log: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const v = authJwt(r);
+    await new Promise((ok) => setTimeout(ok, 20));
+    expect(String(v)).toBe('401');
+    expect(lines.join('|')).toMatch(/with kid "x\\n2026/);
+    for (const l of lines) expect(l).not.toMatch(/[\r\n\u0000]/);
+  });
+});
