@@ -5,7 +5,6 @@
  *   issued:m:t         tickets handed out to waiters of tier t (arrival order)
  *   started:m:t        tickets that left the queue (took a slot, timed out, or were swept)
  *   hb:m:t             last time (ms) the tier's eligible waiter polled; the sweeper skips a dead head
- *   waiting:m          waiters now (a gauge for /metrics; the sweeper recomputes it from tickets)
  *   admitted:m rejected:m timeouts:m wait_ms:m done:m   counters;   svc_ms:m  EWMA service time
  *
  * Order: a waiter with ticket T may try for a slot only when T <= started + 1. Every ticket leaves
@@ -81,7 +80,6 @@ export function arrive(d: QueueDict, m: string, t: Tier, lim: ModelLimits): Arri
     d.incr('rejected:' + m, 1);
     return { kind: 'full' };
   }
-  d.incr('waiting:' + m, 1);
   return { kind: 'queued', ticket: d.incr('issued:' + m + ':' + t, 1) };
 }
 
@@ -105,7 +103,6 @@ export function mayTry(d: QueueDict, m: string, t: Tier, ticket: number, waitedM
 /** The waiter leaves the queue: with a slot, or without one (timeout). Exactly once per ticket. */
 export function leave(d: QueueDict, m: string, t: Tier, gotSlot: boolean, waitedMs: number): void {
   d.incr('started:' + m + ':' + t, 1);
-  d.incr('waiting:' + m, -1);
   if (gotSlot) {
     d.incr('admitted:' + m, 1);
     d.incr('wait_ms:' + m, Math.round(waitedMs));
@@ -158,6 +155,32 @@ export function sweepQueue(d: QueueDict, m: string, nowMs: number, staleMs: numb
       }
     }
   }
-  d.set('waiting:' + m, waitingTotal(d, m));
   return skipped;
+}
+
+/** What /admin/queue and /metrics show of one model: one reading of the counters, one source each. */
+export interface QueueSnapshot {
+  inflight: number;
+  waiting: number;
+  waiting_by_tier: { [t: string]: number };
+  admitted: number;
+  rejected: number;
+  timed_out: number;
+  completed: number;
+  wait_ms: number;
+  svc_ms: number;
+}
+
+export function queueSnapshot(d: QueueDict, m: string): QueueSnapshot {
+  const byTier: { [t: string]: number } = {};
+  let waiting = 0;
+  for (let i = 0; i < TIER_ORDER.length; i++) {
+    byTier[TIER_ORDER[i]] = waitersOf(d, m, TIER_ORDER[i]);
+    waiting += byTier[TIER_ORDER[i]];
+  }
+  return {
+    inflight: n(d, 'inflight:' + m), waiting: waiting, waiting_by_tier: byTier, admitted: n(d, 'admitted:' + m),
+    rejected: n(d, 'rejected:' + m), timed_out: n(d, 'timeouts:' + m), completed: n(d, 'done:' + m),
+    wait_ms: n(d, 'wait_ms:' + m), svc_ms: n(d, 'svc_ms:' + m),
+  };
 }

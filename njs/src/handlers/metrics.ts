@@ -19,7 +19,8 @@ import { backendHeaders, discoveryDict, readListings } from '../ngx/discoverySto
 import { opsAllowed } from '../ngx/adminAuth';
 import { guard } from '../ngx/guard';
 import { healthDict, serverKey, TICK, upstreamKey } from '../ngx/health';
-import { metricsDict, queueCount } from '../ngx/metricsStore';
+import { metricsDict } from '../ngx/metricsStore';
+import { queueSnapshotOf } from '../ngx/slots';
 import { replyError } from '../ngx/reply';
 import { routes } from '../ngx/table';
 
@@ -29,10 +30,11 @@ function scrapeSamples(now: number): Sample[] {
   const names = Object.keys(routes.models);
   for (let i = 0; i < names.length; i++) {
     const m = labelText(['model'], [names[i]]);
-    out.push({ family: 'gw_inflight_requests', labels: m, value: queueCount('inflight', names[i]) });
-    out.push({ family: 'gw_queued_requests', labels: m, value: queueCount('waiting', names[i]) });
-    out.push({ family: 'gw_queue_rejected_total', labels: m, value: queueCount('rejected', names[i]) });
-    out.push({ family: 'gw_queue_timeouts_total', labels: m, value: queueCount('timeouts', names[i]) });
+    const q = queueSnapshotOf(names[i]);
+    out.push({ family: 'gw_inflight_requests', labels: m, value: q.inflight });
+    out.push({ family: 'gw_queued_requests', labels: m, value: q.waiting });
+    out.push({ family: 'gw_queue_rejected_total', labels: m, value: q.rejected });
+    out.push({ family: 'gw_queue_timeouts_total', labels: m, value: q.timed_out });
   }
   const h = healthDict();
   const tick = h !== undefined ? h.get(TICK) : undefined;

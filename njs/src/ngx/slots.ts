@@ -8,7 +8,7 @@
  * sweeper (gw.queueSweep) when it expires.
  */
 import { numberDict } from './counter';
-import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
+import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
 
 export function queueDict(): QueueDict {
   return numberDict('gw_queue');
@@ -18,6 +18,36 @@ export function leases(): NgxSharedDict<number> {
   const d = ngx.shared.gw_leases as NgxSharedDict<number> | undefined;
   if (!d) throw new Error('js_shared_dict_zone gw_leases is missing: include nginx/gateway-http.conf');
   return d;
+}
+
+/** The lease key of a slot: the model, a tab, the request id (model names hold no tab). */
+function leaseKey(model: string, leaseId: string): string {
+  return model + '\t' + leaseId;
+}
+
+/**
+ * Gives back every slot whose lease expired by `now` (its request can no longer do it: a crashed
+ * worker) and tells `onReclaim` the model of each. The delete decides, as in hold(): a slot is
+ * returned once even if its request ends at the same moment.
+ */
+export function reclaimExpiredLeases(now: number, onReclaim: (model: string) => void): void {
+  const d = queueDict();
+  const l = leases();
+  const items = l.items(1000000);
+  for (let i = 0; i < items.length; i++) {
+    const key = items[i][0];
+    if (items[i][1] > now || !l.delete(key)) continue;
+    const model = key.slice(0, key.indexOf('\t'));
+    release(d, model, -1);
+    onReclaim(model);
+  }
+}
+
+/** The queue counters of one model (/admin/queue, /metrics); zeros where the zone is absent. */
+export function queueSnapshotOf(model: string): QueueSnapshot {
+  const d = ngx.shared.gw_queue as unknown as QueueDict | undefined;
+  if (d !== undefined) return queueSnapshot(d, model);
+  return queueSnapshot({ get: function () { return undefined; }, incr: function () { return 0; }, set: function () { /* read-only */ } }, model);
 }
 
 export interface AdmitOptions {
@@ -32,7 +62,7 @@ export interface AdmitOptions {
 export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout' | 'error'; retryAfterSec: number; waitedMs: number };
 
 function hold(o: AdmitOptions, d: QueueDict): void {
-  const key = o.model + '\t' + o.leaseId;
+  const key = leaseKey(o.model, o.leaseId);
   const t0 = Date.now();
   leases().set(key, t0 + o.leaseMs);
   njs.on('exit', function () {
