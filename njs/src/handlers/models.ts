@@ -17,6 +17,7 @@ import { guard } from '../ngx/guard';
 import { onlyGet, replyError, replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
+import { missingZone } from '../core/zones';
 
 const PREFIX = '/v1/models/';
 
@@ -70,7 +71,7 @@ export function models(r: NginxHTTPRequest): void {
     if (!onlyGet(r)) return;
     const d = discoveryDict();
     if (d === undefined) {
-      r.error('gw: models failed: no js_shared_dict_zone gw_discovery; include nginx/discovery-http.conf in http{}');
+      r.error('gw: models failed: ' + missingZone('gw_discovery').message);
       replyError(r, gwError('internal_error'));
       return;
     }

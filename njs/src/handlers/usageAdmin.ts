@@ -11,6 +11,7 @@ import { isDay, LedgerFilter } from '../core/usageLedger';
 import { adminHandler } from '../ngx/adminAuth';
 import { replyError, replyJson } from '../ngx/reply';
 import { readUsage, resetUsage, USAGE_ZONE } from '../ngx/usageStore';
+import { missingZone } from '../core/zones';
 
 function arg(r: NginxHTTPRequest, name: string): string | undefined {
   const v = r.args[name];
@@ -37,7 +38,7 @@ export const usageAdmin = adminHandler('usageAdmin', function (r: NginxHTTPReque
   }
   if (reset) {
     const n = resetUsage(day);
-    if (n === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
+    if (n === null) throw missingZone(USAGE_ZONE);
     replyJson(r, 200, JSON.stringify({ object: 'usage.reset', day: day !== undefined ? day : null, deleted: n }));
     return;
   }
@@ -48,6 +49,6 @@ export const usageAdmin = adminHandler('usageAdmin', function (r: NginxHTTPReque
   const model = arg(r, 'model');
   if (model !== undefined) f.model = model;
   const u = readUsage(f);
-  if (u === null) throw new Error('js_shared_dict_zone ' + USAGE_ZONE + ' is not declared (include nginx/logging-http.conf)');
+  if (u === null) throw missingZone(USAGE_ZONE);
   replyJson(r, 200, JSON.stringify({ object: 'usage', data: u.rows, zone: { name: USAGE_ZONE, capacity: u.capacity, free: u.free } }));
 });

@@ -6,9 +6,10 @@
  * both on every request (docs/benchmarks.md).
  */
 import { QueueDict } from '../core/queue';
+import { missingZone } from '../core/zones';
 
 export function numberDict(zone: string): QueueDict {
   const d = ngx.shared[zone] as NgxSharedDict<number> | undefined;
-  if (!d) throw new Error('js_shared_dict_zone ' + zone + ' is missing: include nginx/gateway-http.conf');
+  if (!d) throw missingZone(zone);
   return d as unknown as QueueDict;
 }

@@ -19,10 +19,11 @@ import cr from 'crypto';
 import fs from 'fs';
 import { cleanJwks, Jwk } from '../core/jwks';
 import { AlgSpec, timingSafeEqual } from '../core/jwt';
+import { missingZone } from '../core/zones';
 
 function dict(): NgxSharedDict<string> {
   const d = ngx.shared.gw_jwks;
-  if (!d) throw new Error('js_shared_dict_zone gw_jwks is missing: include nginx/jwt-http.conf');
+  if (!d) throw missingZone('gw_jwks');
   return d as NgxSharedDict<string>;
 }
 
@@ -115,7 +116,7 @@ export function currentKeys(): { keys: Jwk[]; problems: string[] } {
 
 function verifiedDict(): NgxSharedDict<number> {
   const d = ngx.shared.gw_jwt_verified;
-  if (!d) throw new Error('js_shared_dict_zone gw_jwt_verified is missing: include nginx/jwt-http.conf');
+  if (!d) throw missingZone('gw_jwt_verified');
   return d as NgxSharedDict<number>;
 }
 

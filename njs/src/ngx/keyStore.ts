@@ -21,16 +21,17 @@
 import cr from 'crypto';
 import fs from 'fs';
 import { currentRecord, FileFacts, KeyRecord, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
+import { missingZone } from '../core/zones';
 
 function dict(): NgxSharedDict<string> {
   const d = ngx.shared.gw_keys;
-  if (!d) throw new Error('js_shared_dict_zone gw_keys is missing: include nginx/gateway-http.conf');
+  if (!d) throw missingZone('gw_keys');
   return d as NgxSharedDict<string>;
 }
 
 function lockDict(): NgxSharedDict<string> {
   const d = ngx.shared.gw_keys_lock;
-  if (!d) throw new Error('js_shared_dict_zone gw_keys_lock is missing: include nginx/gateway-http.conf');
+  if (!d) throw missingZone('gw_keys_lock');
   return d as NgxSharedDict<string>;
 }
 

@@ -9,6 +9,7 @@
  */
 import { numberDict } from './counter';
 import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
+import { missingZone } from '../core/zones';
 
 export function queueDict(): QueueDict {
   return numberDict('gw_queue');
@@ -16,7 +17,7 @@ export function queueDict(): QueueDict {
 
 export function leases(): NgxSharedDict<number> {
   const d = ngx.shared.gw_leases as NgxSharedDict<number> | undefined;
-  if (!d) throw new Error('js_shared_dict_zone gw_leases is missing: include nginx/gateway-http.conf');
+  if (!d) throw missingZone('gw_leases');
   return d;
 }
 
