@@ -6,11 +6,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FAILED_LINE } from '../../njs/src/core/logText';
 import { invalidLogBytes } from './logSchema';
 import { newLifetime } from './nginx';
 import { Stack, StackOptions, startStack } from './stack';
 
-export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
+export const BAD_LOG = new RegExp('\\[alert\\]|\\[emerg\\]|exited on signal|js exception|SyntaxError|' + FAILED_LINE.source);
 
 export interface GatewayRef extends Stack {
   /** Error-log text written since the current test began. */
