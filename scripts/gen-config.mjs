@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { normalizeJwtConfig } from './jwt-config.mjs';
 
-const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
+// The same list as njs/src/core/routes.ts CAPABILITIES (test/unit/concepts.test.ts keeps them equal).
+export const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
 const NAME_RE = /^[A-Za-z0-9_]{1,64}$/;
 // One nginx `server` argument list: an address plus optional parameters, nothing that could end
 // the directive or open a block.
