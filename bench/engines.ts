@@ -96,7 +96,7 @@ export function engineTable(rows: EngineRow[]): string {
   ];
   for (const r of rows) {
     const ratio = r.gatewayIr && r.plainIr ? (r.gatewayIr / r.plainIr).toFixed(1) + '×' : 'n/a';
-    const rel = r.gatewayIr && base && base.gatewayIr ? ((r.gatewayIr / base.gatewayIr) * 100).toFixed(0) + ' %' : 'n/a';
+    const rel = r.gatewayIr && base?.gatewayIr ? ((r.gatewayIr / base.gatewayIr) * 100).toFixed(0) + ' %' : 'n/a';
     const rps = r.plainRps ? (r.gatewayRps / r.plainRps).toFixed(2) : 'n/a';
     lines.push(`| ${r.label} | ${r.nginx} | ${fmtK(r.gatewayIr)} | ${fmtK(r.plainIr)} | ${ratio} | ${Math.round(r.gatewayRps)} | ${rps} | ${rel} |`);
   }

@@ -365,14 +365,14 @@ export function svgChart(r: BenchReport): string {
     const L = 55, R = 15, T = 25, B = 40;
     const pw = W - L - R, ph = H - T - B;
     const xmax = Math.max(...pts.map((q) => q.x)) * 1.08 || 1;
-    const ylo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-3, Math.min(...pts.map((q) => q.p50))))));
-    const yhi = Math.pow(10, Math.ceil(Math.log10(Math.max(...pts.map((q) => q.p99)))));
+    const ylo = 10 ** Math.floor(Math.log10(Math.max(1e-3, Math.min(...pts.map((q) => q.p50)))));
+    const yhi = 10 ** Math.ceil(Math.log10(Math.max(...pts.map((q) => q.p99))));
     const X = (v: number) => ox + L + (v / xmax) * pw;
     const Y = (v: number) => oy + T + ph - ((Math.log10(Math.max(v, ylo)) - Math.log10(ylo)) / (Math.log10(yhi) - Math.log10(ylo) || 1)) * ph;
     parts.push(`<text x="${ox + L}" y="${oy + 15}" font-weight="bold">${esc(cells[0].label)}</text>`);
     parts.push(`<rect x="${ox + L}" y="${oy + T}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
     for (let e = Math.log10(ylo); e <= Math.log10(yhi) + 1e-9; e++) {
-      const v = Math.pow(10, e);
+      const v = 10 ** e;
       parts.push(`<line x1="${ox + L}" y1="${Y(v)}" x2="${ox + L + pw}" y2="${Y(v)}" stroke="#eee"/><text x="${ox + L - 5}" y="${Y(v) + 4}" text-anchor="end">${v >= 1 ? v.toFixed(0) : v.toString()}</text>`);
     }
     for (let k = 0; k <= 4; k++) {

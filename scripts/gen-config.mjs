@@ -97,7 +97,7 @@ export function normalizeConfig(raw, source = 'gateway.json') {
  * not stop nginx from starting.
  */
 export function renderRoutesConf(cfg, source, dir, opts) {
-  const resolve = Boolean(opts && opts.resolve);
+  const resolve = Boolean(opts?.resolve);
   const lines = [`# Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.`];
   if (dir !== undefined) {
     if (!isAbsolute(dir)) throw new Error(`routes.conf: the routes folder must be an absolute path (got ${dir})`);

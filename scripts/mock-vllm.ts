@@ -46,7 +46,7 @@ export function parseMockArgs(argv: string[]) {
 }
 
 async function main(): Promise<void> {
-  let opts;
+  let opts: ReturnType<typeof parseMockArgs>;
   try {
     opts = parseMockArgs(process.argv.slice(2));
   } catch (e) {

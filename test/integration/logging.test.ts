@@ -50,7 +50,7 @@ function line(id: string): Promise<LogLine> {
 
 /** The usage object of the last SSE event that has one. */
 function sseUsage(text: string): { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined {
-  let found;
+  let found: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
   for (const ev of text.split('\n\n')) {
     const m = /^data: (\{.*\})$/m.exec(ev);
     if (!m) continue;

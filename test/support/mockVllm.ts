@@ -86,7 +86,7 @@ export function mockEmbedding(i: number): number[] {
 function encodeEmbedding(v: number[], format: unknown): number[] | string {
   if (format !== 'base64') return v;
   const buf = Buffer.alloc(v.length * 4);
-  v.forEach((x, i) => buf.writeFloatLE(x, i * 4));
+  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i], i * 4);
   return buf.toString('base64');
 }
 

@@ -60,7 +60,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   });
   afterEach(() => {
     if (!ref.nginx) return;
-    const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed && allowed.test(l)));
+    const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed?.test(l)));
     expect(bad, 'nginx error.log must stay clean').toEqual([]);
     // Every access-log line this test produced must match nginx/log-schema.json (when the config
     // logs gw_json to logs/access.log; a line nginx writes after this check is seen by the next test).

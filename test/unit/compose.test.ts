@@ -82,7 +82,7 @@ describe('compose files', () => {
   });
 });
 
-describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properties', (kind, f) => {
+describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properties', (_kind, f) => {
   const servers = modelServers(f);
 
   it('has the gateway and one model server per upstream server of compose/gateway.json', () => {

@@ -55,7 +55,7 @@ function broken(from: string, target: string, fromRoot: boolean): string | null 
 }
 
 /** Project paths as text mentions them; build output, globs and placeholders are not files. */
-const PATH_RE = /(?<![\w./-])((?:njs|nginx|scripts|test|bench|compose|docs)\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_-]\.(?:ts|mjs|js|json|conf|example|sh|yml|md|Dockerfile)(?:#[a-z0-9-]+)?)(?![\w*<])/g;
+const PATH_RE = /(?<![\w./-])((?:njs|nginx|scripts|test|bench|compose|docs)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.(?:ts|mjs|js|json|conf|example|sh|yml|md|Dockerfile)(?:#[a-z0-9-]+)?)(?![\w*<])/g;
 
 describe('docs', () => {
   it('every relative Markdown link resolves, anchors included', () => {
