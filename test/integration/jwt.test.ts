@@ -27,7 +27,7 @@ const idp = { keys: ASYMMETRIC.map((a) => keyPair(a, `k-${a}`)), down: false, hi
 let jwksServer: Server;
 let jwksUrl = '';
 beforeAll(async () => {
-  jwksServer = createServer((req, res) => {
+  jwksServer = createServer((_req, res) => {
     idp.hits++;
     if (idp.down) {
       idp.hitsWhileDown++;
