@@ -191,8 +191,8 @@ function statusText(m: Measured): string {
   return Object.entries(m.statuses).map(([k, v]) => `${k}:${v}`).join(' ');
 }
 
-export function markdown(r: BenchReport): string {
-  const out: string[] = [];
+/** The title, the machine, versions and settings, and what broke. */
+function headerMd(r: BenchReport, out: string[]): void {
   const m = r.meta;
   out.push(`# Gateway benchmark, ${m.time} (profile ${m.profile})`);
   out.push('');
@@ -205,6 +205,10 @@ export function markdown(r: BenchReport): string {
     for (const b of r.broken) out.push(`- ${b}`);
     out.push('');
   }
+}
+
+/** The goals' table. */
+function goalsMd(r: BenchReport, out: string[]): void {
   if (r.goals.length) {
     out.push('## Goals (issue 8), as ratios within this run');
     out.push('');
@@ -213,6 +217,10 @@ export function markdown(r: BenchReport): string {
     for (const g of r.goals) out.push(`| ${g.what} | ${g.goal} | ${g.measured} | ${g.met === null ? '?' : g.met ? 'yes' : 'no'} |`);
     out.push('');
   }
+}
+
+/** Gateway vs plain nginx vs direct, one row per cell. */
+function comparisonMd(r: BenchReport, out: string[]): void {
   out.push('## Gateway vs plain nginx vs direct');
   out.push('');
   out.push('Medians over rounds. req/s = responses per second; latency in ms (2xx only); CPU = nginx worker CPU time per 1000 requests (µs per request).');
@@ -227,6 +235,10 @@ export function markdown(r: BenchReport): string {
       + `${f(p?.serverCpuMsPer1k, 0)} → ${f(g?.serverCpuMsPer1k, 0)} |`);
   }
   out.push('');
+}
+
+/** Every measurement, one row per cell and target. */
+function measurementsMd(r: BenchReport, out: string[]): void {
   out.push('### Every measurement');
   out.push('');
   out.push('| payload | c | target | req/s | p50 | p90 | p99 | p99.9 | non-2xx | errors | MB/s | pages/s | nginx CPU ms/1k req | mock CPU ms/1k req | loadgen CPU % | nginx peak RSS MB |');
@@ -241,6 +253,10 @@ export function markdown(r: BenchReport): string {
     }
   }
   out.push('');
+}
+
+/** The overload run, with and without clients that honor Retry-After. */
+function overloadMd(r: BenchReport, out: string[]): void {
   if (r.overload) {
     const o = r.overload;
     out.push(`## Overload: OCR (250 KB) at ${f(o.offeredRps / o.capacityRps, 0)}x backend capacity`);
@@ -270,6 +286,10 @@ export function markdown(r: BenchReport): string {
       out.push('');
     }
   }
+}
+
+/** What each gateway feature costs. */
+function featuresMd(r: BenchReport, out: string[]): void {
   if (r.features && (r.features.rows.length || r.features.skipped.length)) {
     out.push('## What each gateway feature costs');
     out.push('');
@@ -291,6 +311,10 @@ export function markdown(r: BenchReport): string {
     for (const sk of r.features.skipped) out.push(`\nSkipped: ${sk}`);
     out.push('');
   }
+}
+
+/** Instructions per request (callgrind). */
+function instructionsMd(r: BenchReport, out: string[]): void {
   if (r.instructions) {
     out.push('## Instructions per request (callgrind: repeatable, unlike req/s and CPU seconds on a shared machine)');
     out.push('');
@@ -304,6 +328,10 @@ export function markdown(r: BenchReport): string {
     }
     out.push('');
   }
+}
+
+/** The extract stage, the real target and the llama-server tier. */
+function realMd(r: BenchReport, out: string[]): void {
   if (r.extract) {
     out.push(extractMarkdown(r.extract).replace(/^### /, '## '));
     out.push('');
@@ -319,10 +347,19 @@ export function markdown(r: BenchReport): string {
     out.push('');
   }
   if (r.llama) out.push(llamaMarkdown(r.llama));
+}
+
+/** The regression check. */
+function regressionMd(r: BenchReport, out: string[]): void {
   out.push('## Regression check (ratios vs bench/baseline.json, warnings only)');
   out.push('');
   out.push(r.regression.length ? r.regression.map((x) => `- ${x}`).join('\n') : '- no ratio moved past the tolerance');
   out.push('');
+}
+
+export function markdown(r: BenchReport): string {
+  const out: string[] = [];
+  for (const section of [headerMd, goalsMd, comparisonMd, measurementsMd, overloadMd, featuresMd, instructionsMd, realMd, regressionMd]) section(r, out);
   return out.join('\n');
 }
 
