@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ocrBody, post } from '../support/clients';
 import { findLlama, LlamaServer, startLlamaServer } from '../support/findLlama';
 import { tinyLlamaFile } from '../support/gguf';
+import { eventually } from '../support/eventually';
 import { waitForLogLine } from '../support/logSchema';
 import { sleep } from '../support/nginx';
 import { parseExposition, sampleValue } from '../support/prometheus';
@@ -41,19 +42,6 @@ const EMBED_KEY = 'sk-llama-embed-backend-key';
  */
 const CTX = 8192;
 const SLOTS = 2;
-
-/** Polls `check` until it passes (health rounds run every 2 s), failing with its last error. */
-async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(100);
-    }
-  }
-}
 
 async function metricsOf(url: string): Promise<ReturnType<typeof parseExposition>> {
   const res = await fetch(`${url}/metrics`);
@@ -180,7 +168,7 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
         model: CHAT_M, requests: 1, errors: 0,
         prompt_tokens: usage!.prompt_tokens, completion_tokens: usage!.completion_tokens, total_tokens: usage!.total_tokens,
       })]);
-    }, 5_000);
+    }, { timeoutMs: 5_000 });
   });
 
   it('streamed bytes pass through unchanged: same seed, same tokens, split UTF-8 and all', async () => {
@@ -329,7 +317,7 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
       expect(q).toMatchObject({ inflight: 0, waiting: 0 });
       const m = (await metricsOf(servers.chat.url)).fams;
       expect(sampleValue(m, 'llamacpp:requests_processing', {})).toBe(0);
-    }, 10_000);
+    }, { timeoutMs: 10_000 });
     const after = sampleValue((await metricsOf(servers.chat.url)).fams, 'llamacpp:tokens_predicted_total', {}) ?? 0;
     expect(after - before).toBeGreaterThanOrEqual(3);
     expect(after - before).toBeLessThan(maxTokens / 2);
