@@ -14,8 +14,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../test/support/config';
-import { findNginx } from '../test/support/findNginx';
+import { projectRoot } from '../tools/config';
+import { findNginx } from '../tools/findNginx';
 import { runInstructions } from './instructions';
 import { median, runLoad } from './load';
 import { PAYLOADS } from './scenarios';

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Document, isMap, isScalar, isSeq, Pair, visit, YAMLMap } from 'yaml';
 import { normalizeConfig, NormalizedConfig, renderRoutesConf, renderRoutesJson, renderRoutesModule } from './gen-config.mjs';
-import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../tools/config';
 
 export const composeDir = join(projectRoot, 'compose');
 export const SOURCE = 'compose/gateway.json';

@@ -22,11 +22,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { loadConfig, renderConfig } from './gen-config.mjs';
-import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
-import { findNginx } from '../test/support/findNginx';
-import { MockVllm, startMockVllm } from '../test/support/mockVllm';
-import { NginxHandle, sleep, startNginx, waitForPort } from '../test/support/nginx';
-import { makeStateDir } from '../test/support/stateDir';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../tools/config';
+import { findNginx } from '../tools/findNginx';
+import { MockVllm, startMockVllm } from '../tools/mockVllm';
+import { NginxHandle, sleep, startNginx, waitForPort } from '../tools/nginx';
+import { makeStateDir } from '../tools/stateDir';
 
 const runDir = resolve(process.env.GW_RUN_DIR || join(projectRoot, '.run'));
 const runPidFile = join(runDir, 'run.pid');

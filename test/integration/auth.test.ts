@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post, postHeadersOnly } from '../support/clients';
+import { CHAT, chatBody, EMBED, post, postHeadersOnly } from '../../tools/clients';
 import { eventually } from '../support/eventually';
 import { useGateway } from '../support/useGateway';
 

@@ -26,14 +26,14 @@ import { parse } from 'yaml';
 import { writeComposeSecrets } from '../../scripts/compose-secrets';
 import { C, generateNginxFiles, localizeNginxConf, NGINX_MIN_RESOLVE, versionAtLeast, withoutResolve, writeFiles } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
-import { projectRoot } from '../support/config';
-import { findNginx, NginxRuntime } from '../support/findNginx';
-import { MockVllm, startMockVllm } from '../support/mockVllm';
-import { NginxHandle, startNginx } from '../support/nginx';
-import { freePort, requireBundle } from '../support/stack';
+import { projectRoot } from '../../tools/config';
+import { findNginx, NginxRuntime } from '../../tools/findNginx';
+import { MockVllm, startMockVllm } from '../../tools/mockVllm';
+import { NginxHandle, startNginx } from '../../tools/nginx';
+import { freePort, requireBundle } from '../../tools/stack';
 import { stackChecks, StackTarget } from '../support/stackChecks';
 import { BAD_LOG } from '../support/useGateway';
-import { makeStateDir } from '../support/stateDir';
+import { makeStateDir } from '../../tools/stateDir';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
 chmodSync(work, 0o755); // nginx workers run unprivileged when the tests run as root

@@ -3,11 +3,11 @@ import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, OCR, post } from '../support/clients';
-import { nginxDir, projectRoot } from '../support/config';
-import { MockVllm, startMockVllm } from '../support/mockVllm';
+import { CHAT, chatBody, EMBED, OCR, post } from '../../tools/clients';
+import { nginxDir, projectRoot } from '../../tools/config';
+import { MockVllm, startMockVllm } from '../../tools/mockVllm';
 import { eventually } from '../support/eventually';
-import { freePort } from '../support/stack';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 type Metadata = {

@@ -5,8 +5,8 @@
  */
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { EMBED } from '../support/clients';
-import { mockEmbedding } from '../support/mockVllm';
+import { EMBED } from '../../tools/clients';
+import { mockEmbedding } from '../../tools/mockVllm';
 import { useGateway } from '../support/useGateway';
 
 const gw = useGateway({

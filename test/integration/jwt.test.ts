@@ -12,9 +12,9 @@ import { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
-import { ASYMMETRIC, b64u, keyPair, KeyPair, mint, publicJwk, signJwt } from '../support/jwt';
-import { sleep } from '../support/nginx';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
+import { ASYMMETRIC, b64u, keyPair, KeyPair, mint, publicJwk, signJwt } from '../../tools/jwt';
+import { sleep } from '../../tools/nginx';
 import { GatewayRef, useGateway } from '../support/useGateway';
 
 const SECRET = 'jwt-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';

@@ -13,10 +13,10 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, renameSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody } from '../support/clients';
-import { nginxDir } from '../support/config';
+import { CHAT, chatBody } from '../../tools/clients';
+import { nginxDir } from '../../tools/config';
 import { eventually } from '../support/eventually';
-import { sleep } from '../support/nginx';
+import { sleep } from '../../tools/nginx';
 import { rawRequest } from '../support/rawHttp';
 import { useGateway } from '../support/useGateway';
 

@@ -10,10 +10,10 @@ import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { projectRoot } from '../support/config';
-import { findNginx } from '../support/findNginx';
-import { sleep, waitForPort } from '../support/nginx';
-import { freePort } from '../support/stack';
+import { projectRoot } from '../../tools/config';
+import { findNginx } from '../../tools/findNginx';
+import { sleep, waitForPort } from '../../tools/nginx';
+import { freePort } from '../../tools/stack';
 
 const MODEL = 'test/lifecycle-model';
 const hasSetpriv = (() => {

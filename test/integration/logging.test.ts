@@ -9,7 +9,7 @@ import { createSocket, Socket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
 import { invalidLogBytes, invalidLogLines, LogLine, logLineProblems, parseLogLines, waitForLogLine } from '../support/logSchema';
 import { rawRequest } from '../support/rawHttp';
 import { eventually } from '../support/eventually';

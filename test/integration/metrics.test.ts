@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
 import { eventually } from '../support/eventually';
 import { Exposition, histogram, parseExposition, sampleValue } from '../support/prometheus';
 import { useGateway } from '../support/useGateway';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { chatBody, post } from '../support/clients';
-import { startMockVllm } from '../support/mockVllm';
+import { chatBody, post } from '../../tools/clients';
+import { startMockVllm } from '../../tools/mockVllm';
 import { eventually } from '../support/eventually';
-import { sleep } from '../support/nginx';
-import { freePort } from '../support/stack';
+import { sleep } from '../../tools/nginx';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 const CAPPED = 'capped-model';

@@ -1,7 +1,7 @@
 /**
  * The real-backend tier: the gateway in front of llama.cpp's OpenAI-compatible server (llama-server
- * from Debian's packages, test/support/findLlama.ts) serving tiny random-weight llamas the suite
- * writes itself (test/support/gguf.ts), next to a mock vLLM. Everything goes through the gateway
+ * from Debian's packages, tools/findLlama.ts) serving tiny random-weight llamas the suite
+ * writes itself (tools/gguf.ts), next to a mock vLLM. Everything goes through the gateway
  * with the openai SDK or fetch, and is checked against what the real server says directly.
  * Differences from vLLM that matter to the gateway: docs/real-backend.md.
  *
@@ -14,14 +14,14 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ocrBody, post } from '../support/clients';
-import { findLlama, LlamaServer, startLlamaServer } from '../support/findLlama';
-import { tinyLlamaFile } from '../support/gguf';
+import { ocrBody, post } from '../../tools/clients';
+import { findLlama, LlamaServer, startLlamaServer } from '../../tools/findLlama';
+import { tinyLlamaFile } from '../../tools/gguf';
 import { eventually } from '../support/eventually';
 import { waitForLogLine } from '../support/logSchema';
-import { sleep } from '../support/nginx';
+import { sleep } from '../../tools/nginx';
 import { parseExposition, sampleValue } from '../support/prometheus';
-import { freePort } from '../support/stack';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 const found = findLlama();

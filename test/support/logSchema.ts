@@ -6,7 +6,7 @@
 import { Ajv } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nginxDir } from './config';
+import { nginxDir } from '../../tools/config';
 import { eventually } from './eventually';
 
 export const logSchema = JSON.parse(readFileSync(join(nginxDir, 'log-schema.json'), 'utf8'));

@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import { expect } from 'vitest';
 import { loadPlan } from '../../scripts/gen-compose';
-import { chatBody, ocrBody, post, sha256 } from './clients';
+import { chatBody, ocrBody, post, sha256 } from '../../tools/clients';
 
 export interface StackTarget {
   /** Base URL of the gateway's published port, e.g. http://127.0.0.1:18080 */

@@ -6,12 +6,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAILED_LINE } from '../../njs/src/core/logText';
 import { invalidLogBytes } from './logSchema';
-import { newLifetime } from './nginx';
-import { Stack, StackOptions, startStack } from './stack';
+import { BAD_LOG, newLifetime } from '../../tools/nginx';
+import { Stack, StackOptions, startStack } from '../../tools/stack';
 
-export const BAD_LOG = new RegExp('\\[alert\\]|\\[emerg\\]|exited on signal|js exception|SyntaxError|' + FAILED_LINE.source);
+export { BAD_LOG };
 
 export interface GatewayRef extends Stack {
   /** Error-log text written since the current test began. */

@@ -20,7 +20,7 @@ import {
   planCompose, staleFiles, versionAtLeast, VLLM_CACHE, VLLM_KEEP_ALIVE_S, withoutResolve,
 } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
-import { NGINX_ENV, projectRoot } from '../support/config';
+import { NGINX_ENV, projectRoot } from '../../tools/config';
 
 type Service = Record<string, any>;
 type ComposeFile = { name?: string; services: Record<string, Service>; networks?: Record<string, any>; volumes?: Record<string, any>; secrets?: Record<string, any> };

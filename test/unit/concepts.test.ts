@@ -10,8 +10,8 @@ import { errorText, FAILED_LINE, failedText, LOG_PREFIX } from '../../njs/src/co
 import { CAPABILITY_ENDPOINTS } from '../../njs/src/core/metadata';
 import { aliasesByModel, CAPABILITIES, RouteTable, upstreamBearer } from '../../njs/src/core/routes';
 import { CAPABILITIES as GEN_CONFIG_CAPABILITIES } from '../../scripts/gen-config.mjs';
-import { BAD_LOG } from '../support/useGateway';
-import { nginxDir } from '../support/config';
+import { nginxDir } from '../../tools/config';
+import { BAD_LOG } from '../../tools/nginx';
 
 const json = (name: string) => JSON.parse(readFileSync(join(nginxDir, name), 'utf8'));
 

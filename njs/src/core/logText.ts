@@ -1,7 +1,7 @@
 /**
  * The error-log line format every gateway message uses, in one place: the "gw: " prefix, and
  * "gw: <what> failed: <error>" for a handler that threw. The test harness's clean-log check
- * (test/support/useGateway.ts BAD_LOG) is built from FAILED_LINE, so the two cannot drift.
+ * (tools/nginx.ts BAD_LOG, used by test/support/useGateway.ts and the bench) is built from FAILED_LINE, so the two cannot drift.
  */
 export const LOG_PREFIX = 'gw: ';
 
