@@ -14,6 +14,7 @@ import { projectRoot } from '../../tools/config';
 import { findNginx } from '../../tools/findNginx';
 import { sleep, waitForPort } from '../../tools/nginx';
 import { freePort } from '../../tools/stack';
+import { eventually } from '../support/eventually';
 
 const MODEL = 'test/lifecycle-model';
 const hasSetpriv = (() => {
@@ -83,12 +84,9 @@ function processesNaming(dir: string): number[] {
 
 /** Waits for an event with a deadline (not a speed assertion: the deadline only bounds a hang). */
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await ok()) return;
-    await sleep(50);
-  }
-  throw new Error(`gave up waiting: ${what}`);
+  await eventually(async () => {
+    if (!(await ok())) throw new Error(`gave up waiting: ${what}`);
+  }, { timeoutMs: ms, everyMs: 50 });
 }
 
 async function answers(port: number): Promise<boolean> {
