@@ -155,6 +155,31 @@ describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, 
   });
 });
 
+/**
+ * Starts the compose stack's mock services on a fresh set of loopback addresses, trying another set
+ * when an address is taken; `more` starts further servers on the same addresses.
+ */
+async function startComposeMocks(mocks: MockVllm[], more?: (addr: Addresses) => Promise<void>): Promise<Addresses> {
+  for (let attempt = 0; ; attempt++) {
+    const addr = loopbackAddresses();
+    try {
+      for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
+      if (more) await more(addr);
+      return addr;
+    } catch (e) {
+      await Promise.all(mocks.splice(0).map((m) => m.close()));
+      if (attempt >= 4) throw e;
+    }
+  }
+}
+
+/** As the container's entrypoint does: a worker-readable copy of the admin token in the run folder. */
+function copyAdminToken(run: string, secrets: string): void {
+  mkdirSync(join(run, 'secrets'), { recursive: true });
+  copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
+  chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
+}
+
 describe('the CPU dev stack\'s config serves the conformance checks on real nginx', () => {
   const built = join(work, 'dev-dist-compose');
   const secrets = join(work, 'dev-secrets');
@@ -164,25 +189,13 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
 
   beforeAll(async () => {
     requireBundle();
-    let addr: Addresses = {};
-    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
-      addr = loopbackAddresses();
-      try {
-        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
-      } catch (e) {
-        await Promise.all(mocks.splice(0).map((m) => m.close()));
-        if (attempt >= 4) throw e;
-      }
-    }
+    const addr = await startComposeMocks(mocks);
     const rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'dev');
     renderInto(built, addr, { resolve: false });
     writeComposeSecrets(secrets);
-    // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
     const run = join(work, 'dev-run');
-    mkdirSync(join(run, 'secrets'), { recursive: true });
+    copyAdminToken(run, secrets);
     makeStateDir(join(run, 'state'), rt);
-    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
-    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
     const port = await freePort();
     const adminPort = await freePort();
     const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
@@ -291,28 +304,18 @@ describe.runIf(canResolve)('the compose gateway config follows a model server to
 
   beforeAll(async () => {
     requireBundle();
-    let addr: Addresses = {};
-    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
-      addr = loopbackAddresses();
-      try {
-        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
-        const ocr = parseMockArgs(mockServices.find(([n]) => n === 'vllm-ocr')![1].command ?? []);
-        moved = await startMockVllm({ ...ocr, host: addr['vllm-ocr'].replace(/\.\d+$/, '.200') });
-      } catch (e) {
-        await Promise.all(mocks.splice(0).map((m) => m.close()));
-        if (attempt >= 4) throw e;
-      }
-    }
+    const addr = await startComposeMocks(mocks, async (a) => {
+      const ocr = parseMockArgs(mockServices.find(([n]) => n === 'vllm-ocr')![1].command ?? []);
+      moved = await startMockVllm({ ...ocr, host: a['vllm-ocr'].replace(/\.\d+$/, '.200') });
+    });
     Object.assign(table, addr);
     dns = await startDns(table);
     renderInto(built, addr, { resolve: true });
     writeComposeSecrets(secrets);
     const run = join(work, 'dns-run');
-    mkdirSync(join(run, 'secrets'), { recursive: true });
+    copyAdminToken(run, secrets);
     mkdirSync(join(run, 'state'), { recursive: true });
     chmodSync(join(run, 'state'), 0o777);
-    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
-    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
     const port = await freePort();
     const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
       prefix: run, jsModule: resolveRt.jsModule, routesDir: join(built, 'routes'),

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../tools/config';
 import { findNginx } from '../../tools/findNginx';
-import { sleep, waitForPort } from '../../tools/nginx';
+import { alive, sleep, waitForPort } from '../../tools/nginx';
 import { freePort } from '../../tools/stack';
 import { eventually } from '../support/eventually';
 
@@ -39,15 +39,6 @@ interface Run {
 
 const runs: Run[] = [];
 const dirs: string[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readPid(file: string): number {
   return Number(readFileSync(file, 'utf8').trim());
