@@ -222,6 +222,23 @@ describe('admin API', () => {
     }
   });
 
+  it('a method a resource does not have → 405 naming the ones it has in Allow', async () => {
+    const k = await createKey({ models: '*' });
+    const cases: [string, string, string][] = [
+      ['PUT', '/admin/keys', 'GET, POST'], ['DELETE', '/admin/keys', 'GET, POST'],
+      ['POST', `/admin/keys/${k.id}`, 'GET, PATCH, DELETE'], ['PUT', `/admin/keys/${k.id}`, 'GET, PATCH, DELETE'],
+      ['GET', `/admin/keys/${k.id}/rotate`, 'POST'], ['DELETE', `/admin/keys/${k.id}/rotate`, 'POST'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await adminCall(method, path);
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect((await errorOf(res)).code).toBe('method_not_allowed');
+    }
+    // None of them changed the key.
+    expect(await chatStatus(k.key)).toBe(200);
+  });
+
   it('keys from GW_KEYS_FILE are read-only through the API', async () => {
     const res = await adminCall('PATCH', '/admin/keys/boot', { rpm: 1 });
     expect(res.status).toBe(409);
