@@ -133,7 +133,7 @@ describe('only the gateway and its operator can add keys', () => {
     await gw.restart();
     expect(await works(evil)).toBe(false);
     expect(await works(BOOT)).toBe(true);
-    await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(/keys-state\.json is owned by uid 4242, not by the owner of its folder/);
+    await eventually(() => expect(gw.nginx.errorLog()).toMatch(/keys-state\.json is owned by uid 4242, not by the owner of its folder/), { timeoutMs: 5_000 });
     expect((await admin('GET', '/admin/keys/evil')).status).toBe(404);
   }, 30_000);
 
@@ -149,12 +149,12 @@ describe('only the gateway and its operator can add keys', () => {
       await gw.restart();
       expect(await works(good)).toBe(false);
       // The load may be the startup key sync's (worker 0) rather than this request's: its line can land a moment later.
-      await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(new RegExp(`keys-state\\.json is in ${gw.stateDir}, which group or others can write \\(mode 777\\).*chmod 700`));
+      await eventually(() => expect(gw.nginx.errorLog()).toMatch(new RegExp(`keys-state\\.json is in ${gw.stateDir}, which group or others can write \\(mode 777\\).*chmod 700`)), { timeoutMs: 5_000 });
       const k = await admin('POST', '/admin/keys', { models: '*' });
       expect(k.status).toBe(201);
       secrets.add(k.json.key as string);
       expect(k.json.persisted).toBe(false);
-      await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(/not writing the key state file/);
+      await eventually(() => expect(gw.nginx.errorLog()).toMatch(/not writing the key state file/), { timeoutMs: 5_000 });
     } finally {
       chmodSync(gw.stateDir, 0o700);
     }
