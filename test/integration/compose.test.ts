@@ -29,10 +29,10 @@ import { parseMockArgs } from '../../scripts/mock-vllm';
 import { projectRoot } from '../../tools/config';
 import { findNginx, NginxRuntime } from '../../tools/findNginx';
 import { MockVllm, startMockVllm } from '../../tools/mockVllm';
-import { NginxHandle, startNginx } from '../../tools/nginx';
+import { BAD_LOG, NginxHandle, startNginx } from '../../tools/nginx';
 import { freePort, requireBundle } from '../../tools/stack';
 import { stackChecks, StackTarget } from '../support/stackChecks';
-import { BAD_LOG } from '../support/useGateway';
+import { eventually } from '../support/eventually';
 import { makeStateDir } from '../../tools/stateDir';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
@@ -337,32 +337,29 @@ describe.runIf(canResolve)('the compose gateway config follows a model server to
     dns?.close();
   });
 
-  /** POSTs to the OCR model until `done` says yes (at most `tries` rounds, 500 ms apart). */
-  async function ocrUntil(done: (status: number) => boolean, tries = 40): Promise<number> {
-    let status = 0;
-    for (let i = 0; i < tries; i++) {
-      if (i) await new Promise((r) => setTimeout(r, 500));
+  /** POSTs to the OCR model until it answers 200 and `done` holds (nginx re-resolves every second). */
+  async function ocrUntil(done: () => boolean = () => true): Promise<void> {
+    await eventually(async () => {
       const res = await fetch(`${target.url}/v1/chat/completions`, {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${target.apiKey}` },
         body: JSON.stringify({ model: 'ocr', messages: [{ role: 'user', content: 'hi' }] }),
       });
-      status = res.status;
       await res.text();
-      if (done(status)) return status;
-    }
-    return status;
+      expect(res.status).toBe(200);
+      expect(done()).toBe(true);
+    }, { everyMs: 250 });
   }
 
   it('reaches the OCR server by its name through the resolver, then at its new address after a "restart"', async () => {
     const first = mocks.find((m) => m.host === table['vllm-ocr'])!;
-    expect(await ocrUntil((s) => s === 200)).toBe(200);
+    await ocrUntil();
     expect(first.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
     expect(dns.queries).toContain('vllm-ocr');
     // Docker recreates the container: the old address is gone, the name points at a new one.
     await first.close();
     mocks.splice(mocks.indexOf(first), 1);
     table['vllm-ocr'] = moved.host;
-    expect(await ocrUntil((s) => s === 200 && (moved.stats.byPath['/v1/chat/completions'] ?? 0) > 0)).toBe(200);
+    await ocrUntil(() => (moved.stats.byPath['/v1/chat/completions'] ?? 0) > 0);
     expect(moved.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
   });
 
