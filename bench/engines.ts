@@ -14,8 +14,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../test/support/config';
-import { findNginx } from '../test/support/findNginx';
+import { projectRoot } from '../tools/config';
+import { findNginx } from '../tools/findNginx';
 import { runInstructions } from './instructions';
 import { median, runLoad } from './load';
 import { PAYLOADS } from './scenarios';
@@ -96,7 +96,7 @@ export function engineTable(rows: EngineRow[]): string {
   ];
   for (const r of rows) {
     const ratio = r.gatewayIr && r.plainIr ? (r.gatewayIr / r.plainIr).toFixed(1) + '×' : 'n/a';
-    const rel = r.gatewayIr && base && base.gatewayIr ? ((r.gatewayIr / base.gatewayIr) * 100).toFixed(0) + ' %' : 'n/a';
+    const rel = r.gatewayIr && base?.gatewayIr ? ((r.gatewayIr / base.gatewayIr) * 100).toFixed(0) + ' %' : 'n/a';
     const rps = r.plainRps ? (r.gatewayRps / r.plainRps).toFixed(2) : 'n/a';
     lines.push(`| ${r.label} | ${r.nginx} | ${fmtK(r.gatewayIr)} | ${fmtK(r.plainIr)} | ${ratio} | ${Math.round(r.gatewayRps)} | ${rps} | ${rel} |`);
   }

@@ -1,14 +1,14 @@
 /**
  * The `llama` stage (full profile only): generation throughput of a real OpenAI-compatible server,
- * llama.cpp's llama-server on the suite's tiny random-weight llama (test/support/gguf.ts), measured
+ * llama.cpp's llama-server on the suite's tiny random-weight llama (tools/gguf.ts), measured
  * directly and through the gateway in interleaved rounds. Tokens/s are the server's own
  * `usage.completion_tokens` of the 200 answers per second. Skipped, with the reason, where no
- * llama-server can be had (test/support/findLlama.ts).
+ * llama-server can be had (tools/findLlama.ts).
  */
-import { findLlama, startLlamaServer } from '../test/support/findLlama';
-import { NginxRuntime } from '../test/support/findNginx';
-import { tinyLlamaFile } from '../test/support/gguf';
-import { freePort, startStack } from '../test/support/stack';
+import { findLlama, startLlamaServer } from '../tools/findLlama';
+import { NginxRuntime } from '../tools/findNginx';
+import { tinyLlamaFile } from '../tools/gguf';
+import { freePort, startStack } from '../tools/stack';
 import { LoadResult, median, runLoad } from './load';
 
 export interface LlamaProfile {

@@ -1,12 +1,12 @@
 /**
- * Runs the bench's mock vLLM backends (test/support/mockVllm.ts) in a process of their own, so the
+ * Runs the bench's mock vLLM backends (tools/mockVllm.ts) in a process of their own, so the
  * mocks and the load generator do not share one event loop (which would make every target look like
  * the mock's event loop). Started and spoken to by bench/mocks.ts over IPC:
  *   env BENCH_MOCKS = JSON MockOptions[]   →  {type:'ready', ports:{name:port}, pid}
  *   {type:'stats'}  → {type:'stats', stats:{name:MockStats}}     {type:'reset'}  → {type:'reset'}
  * The process exits when the parent says {type:'stop'} or goes away.
  */
-import { MockOptions, MockVllm, startMockVllm } from '../test/support/mockVllm';
+import { MockOptions, MockVllm, startMockVllm } from '../tools/mockVllm';
 
 const specs = JSON.parse(process.env.BENCH_MOCKS ?? '[]') as MockOptions[];
 const mocks: MockVllm[] = [];

@@ -1,8 +1,8 @@
 /** Starts bench/mockProcess.ts as a child process and talks to it (see that file). */
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { projectRoot } from '../test/support/config';
-import { MockOptions, MockStats } from '../test/support/mockVllm';
+import { projectRoot } from '../tools/config';
+import { MockOptions, MockStats } from '../tools/mockVllm';
 
 export interface MockFleet {
   pid: number;

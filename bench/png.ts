@@ -5,7 +5,7 @@
  * clients.ts's pseudo-random "image".
  */
 import { deflateSync } from 'node:zlib';
-import { pseudoRandomBytes } from '../test/support/clients';
+import { pseudoRandomBytes } from '../tools/clients';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);

@@ -191,8 +191,8 @@ function statusText(m: Measured): string {
   return Object.entries(m.statuses).map(([k, v]) => `${k}:${v}`).join(' ');
 }
 
-export function markdown(r: BenchReport): string {
-  const out: string[] = [];
+/** The title, the machine, versions and settings, and what broke. */
+function headerMd(r: BenchReport, out: string[]): void {
   const m = r.meta;
   out.push(`# Gateway benchmark, ${m.time} (profile ${m.profile})`);
   out.push('');
@@ -205,6 +205,10 @@ export function markdown(r: BenchReport): string {
     for (const b of r.broken) out.push(`- ${b}`);
     out.push('');
   }
+}
+
+/** The goals' table. */
+function goalsMd(r: BenchReport, out: string[]): void {
   if (r.goals.length) {
     out.push('## Goals (issue 8), as ratios within this run');
     out.push('');
@@ -213,6 +217,10 @@ export function markdown(r: BenchReport): string {
     for (const g of r.goals) out.push(`| ${g.what} | ${g.goal} | ${g.measured} | ${g.met === null ? '?' : g.met ? 'yes' : 'no'} |`);
     out.push('');
   }
+}
+
+/** Gateway vs plain nginx vs direct, one row per cell. */
+function comparisonMd(r: BenchReport, out: string[]): void {
   out.push('## Gateway vs plain nginx vs direct');
   out.push('');
   out.push('Medians over rounds. req/s = responses per second; latency in ms (2xx only); CPU = nginx worker CPU time per 1000 requests (µs per request).');
@@ -227,6 +235,10 @@ export function markdown(r: BenchReport): string {
       + `${f(p?.serverCpuMsPer1k, 0)} → ${f(g?.serverCpuMsPer1k, 0)} |`);
   }
   out.push('');
+}
+
+/** Every measurement, one row per cell and target. */
+function measurementsMd(r: BenchReport, out: string[]): void {
   out.push('### Every measurement');
   out.push('');
   out.push('| payload | c | target | req/s | p50 | p90 | p99 | p99.9 | non-2xx | errors | MB/s | pages/s | nginx CPU ms/1k req | mock CPU ms/1k req | loadgen CPU % | nginx peak RSS MB |');
@@ -241,6 +253,10 @@ export function markdown(r: BenchReport): string {
     }
   }
   out.push('');
+}
+
+/** The overload run, with and without clients that honor Retry-After. */
+function overloadMd(r: BenchReport, out: string[]): void {
   if (r.overload) {
     const o = r.overload;
     out.push(`## Overload: OCR (250 KB) at ${f(o.offeredRps / o.capacityRps, 0)}x backend capacity`);
@@ -270,6 +286,10 @@ export function markdown(r: BenchReport): string {
       out.push('');
     }
   }
+}
+
+/** What each gateway feature costs. */
+function featuresMd(r: BenchReport, out: string[]): void {
   if (r.features && (r.features.rows.length || r.features.skipped.length)) {
     out.push('## What each gateway feature costs');
     out.push('');
@@ -291,6 +311,10 @@ export function markdown(r: BenchReport): string {
     for (const sk of r.features.skipped) out.push(`\nSkipped: ${sk}`);
     out.push('');
   }
+}
+
+/** Instructions per request (callgrind). */
+function instructionsMd(r: BenchReport, out: string[]): void {
   if (r.instructions) {
     out.push('## Instructions per request (callgrind: repeatable, unlike req/s and CPU seconds on a shared machine)');
     out.push('');
@@ -304,6 +328,10 @@ export function markdown(r: BenchReport): string {
     }
     out.push('');
   }
+}
+
+/** The extract stage, the real target and the llama-server tier. */
+function realMd(r: BenchReport, out: string[]): void {
   if (r.extract) {
     out.push(extractMarkdown(r.extract).replace(/^### /, '## '));
     out.push('');
@@ -319,10 +347,19 @@ export function markdown(r: BenchReport): string {
     out.push('');
   }
   if (r.llama) out.push(llamaMarkdown(r.llama));
+}
+
+/** The regression check. */
+function regressionMd(r: BenchReport, out: string[]): void {
   out.push('## Regression check (ratios vs bench/baseline.json, warnings only)');
   out.push('');
   out.push(r.regression.length ? r.regression.map((x) => `- ${x}`).join('\n') : '- no ratio moved past the tolerance');
   out.push('');
+}
+
+export function markdown(r: BenchReport): string {
+  const out: string[] = [];
+  for (const section of [headerMd, goalsMd, comparisonMd, measurementsMd, overloadMd, featuresMd, instructionsMd, realMd, regressionMd]) section(r, out);
   return out.join('\n');
 }
 
@@ -365,14 +402,14 @@ export function svgChart(r: BenchReport): string {
     const L = 55, R = 15, T = 25, B = 40;
     const pw = W - L - R, ph = H - T - B;
     const xmax = Math.max(...pts.map((q) => q.x)) * 1.08 || 1;
-    const ylo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-3, Math.min(...pts.map((q) => q.p50))))));
-    const yhi = Math.pow(10, Math.ceil(Math.log10(Math.max(...pts.map((q) => q.p99)))));
+    const ylo = 10 ** Math.floor(Math.log10(Math.max(1e-3, Math.min(...pts.map((q) => q.p50)))));
+    const yhi = 10 ** Math.ceil(Math.log10(Math.max(...pts.map((q) => q.p99))));
     const X = (v: number) => ox + L + (v / xmax) * pw;
     const Y = (v: number) => oy + T + ph - ((Math.log10(Math.max(v, ylo)) - Math.log10(ylo)) / (Math.log10(yhi) - Math.log10(ylo) || 1)) * ph;
     parts.push(`<text x="${ox + L}" y="${oy + 15}" font-weight="bold">${esc(cells[0].label)}</text>`);
     parts.push(`<rect x="${ox + L}" y="${oy + T}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
     for (let e = Math.log10(ylo); e <= Math.log10(yhi) + 1e-9; e++) {
-      const v = Math.pow(10, e);
+      const v = 10 ** e;
       parts.push(`<line x1="${ox + L}" y1="${Y(v)}" x2="${ox + L + pw}" y2="${Y(v)}" stroke="#eee"/><text x="${ox + L - 5}" y="${Y(v) + 4}" text-anchor="end">${v >= 1 ? v.toFixed(0) : v.toString()}</text>`);
     }
     for (let k = 0; k <= 4; k++) {

@@ -17,10 +17,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ocrBody } from '../test/support/clients';
-import { projectRoot } from '../test/support/config';
-import { findNginx } from '../test/support/findNginx';
-import { sleep } from '../test/support/nginx';
+import { ocrBody } from '../tools/clients';
+import { projectRoot } from '../tools/config';
+import { findNginx } from '../tools/findNginx';
+import { sleep } from '../tools/nginx';
 import { runExtract } from './extract';
 import { runInstructions } from './instructions';
 import { runLlama } from './llama';
@@ -36,7 +36,7 @@ import {
 } from './scenarios';
 import { preflight, startGateway, startTargets, Targets } from './targets';
 import { childPids } from './procstat';
-import type { Stack } from '../test/support/stack';
+import type { Stack } from '../tools/stack';
 
 const WORKERS = 2;
 const STAGES = ['main', 'overload', 'features', 'instructions', 'extract', 'real', 'llama'] as const;

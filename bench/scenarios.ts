@@ -3,9 +3,9 @@
  * the two profiles (`full` for `npm run bench`, `ci` for `npm run bench:ci`, < 3 minutes).
  * bench/run.ts reads only this file for its choices; change numbers here, not there.
  */
-import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../test/support/clients';
-import type { MockOptions } from '../test/support/mockVllm';
-import type { ModelSpec } from '../test/support/stack';
+import { CHAT, chatBody, EMBED, OCR, ocrBody } from '../tools/clients';
+import type { MockOptions } from '../tools/mockVllm';
+import type { ModelSpec } from '../tools/stack';
 import type { InstructionsProfile } from './instructions';
 import type { LlamaProfile } from './llama';
 

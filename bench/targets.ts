@@ -2,18 +2,18 @@
  * The benchmark's targets, all on 127.0.0.1 with free ports, sharing one set of mock backends:
  *   direct   the mock backend itself
  *   plain    nginx with proxy_pass only (bench/plain-nginx.conf), one port per backend
- *   gateway  nginx/nginx.conf.example with the njs bundle (test/support/stack.ts startStack), with
+ *   gateway  nginx/nginx.conf.example with the njs bundle (tools/stack.ts startStack), with
  *            the features in scenarios.ts GATEWAY_FEATURES
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256 } from '../test/support/clients';
-import { NGINX_ENV, projectRoot } from '../test/support/config';
-import { NginxRuntime } from '../test/support/findNginx';
-import { keyPair, mint, publicJwk } from '../test/support/jwt';
-import { NginxHandle, startNginx } from '../test/support/nginx';
-import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../test/support/stack';
+import { sha256 } from '../tools/clients';
+import { NGINX_ENV, projectRoot } from '../tools/config';
+import { NginxRuntime } from '../tools/findNginx';
+import { keyPair, mint, publicJwk } from '../tools/jwt';
+import { BAD_LOG, NginxHandle, startNginx } from '../tools/nginx';
+import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../tools/stack';
 import { MockFleet, startMockFleet } from './mocks';
 import { childPids } from './procstat';
 import { BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, LOGS_OFF, MODELS, TargetId } from './scenarios';
@@ -32,9 +32,6 @@ export interface Targets {
   badLogLines(): string[];
   stop(): Promise<void>;
 }
-
-/** Same pattern as test/support/useGateway.ts BAD_LOG (not imported: that module pulls in vitest). */
-const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
 
 export function renderPlain(prefix: string, workers: number, mocks: Record<string, number>, ports: Record<string, number>): string {
   const upstreams = Object.entries(mocks).map(([up, port]) =>

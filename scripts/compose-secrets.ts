@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../test/support/config';
+import { projectRoot } from '../tools/config';
 
 export function writeComposeSecrets(dir: string, opts: { tls?: boolean } = {}): string[] {
   mkdirSync(dir, { recursive: true });

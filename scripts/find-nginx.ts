@@ -1,5 +1,5 @@
 // Prints the nginx the gateway will run with (provisioning one if needed) and why others were rejected.
-import { findNginx } from '../test/support/findNginx';
+import { findNginx } from '../tools/findNginx';
 
 const rt = findNginx();
 console.log(JSON.stringify(rt, null, 2));

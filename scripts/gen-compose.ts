@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Document, isMap, isScalar, isSeq, Pair, visit, YAMLMap } from 'yaml';
 import { normalizeConfig, NormalizedConfig, renderRoutesConf, renderRoutesJson, renderRoutesModule } from './gen-config.mjs';
-import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../tools/config';
 
 export const composeDir = join(projectRoot, 'compose');
 export const SOURCE = 'compose/gateway.json';
@@ -574,9 +574,9 @@ function toYaml(obj: Obj, header: string, comments: Record<string, string>): str
   const flow = (node: unknown): void => {
     if (isSeq(node)) {
       if (node.items.every((i) => isScalar(i)) && node.items.length <= 6 && JSON.stringify(node.toJSON()).length < 70) node.flow = true;
-      node.items.forEach(flow);
+      for (const item of node.items) flow(item);
     } else if (isMap(node)) {
-      node.items.forEach((p) => flow(p.value));
+      for (const p of node.items) flow(p.value);
     }
   };
   flow(doc.contents);

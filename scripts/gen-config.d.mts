@@ -6,6 +6,7 @@ export interface NormalizedConfig {
   /** gateway.json "jwt", normalized (scripts/jwt-config.mjs; njs/src/core/jwt.ts JwtConfig). */
   jwt: Record<string, unknown>;
 }
+export const CAPABILITIES: string[];
 export function parseDuration(v: unknown, what: string): number;
 export function normalizeConfig(raw: unknown, source?: string): NormalizedConfig;
 /** `dir`: the absolute path nginx finds the routes folder at; adds the js_preload_object of gw-routes.json. */

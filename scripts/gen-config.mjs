@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { normalizeJwtConfig } from './jwt-config.mjs';
 
-const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
+// The same list as njs/src/core/routes.ts CAPABILITIES (test/unit/concepts.test.ts keeps them equal).
+export const CAPABILITIES = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
 const NAME_RE = /^[A-Za-z0-9_]{1,64}$/;
 // One nginx `server` argument list: an address plus optional parameters, nothing that could end
 // the directive or open a block.
@@ -96,7 +97,7 @@ export function normalizeConfig(raw, source = 'gateway.json') {
  * not stop nginx from starting.
  */
 export function renderRoutesConf(cfg, source, dir, opts) {
-  const resolve = Boolean(opts && opts.resolve);
+  const resolve = Boolean(opts?.resolve);
   const lines = [`# Generated from ${source} by scripts/gen-config.mjs. Edit that file, rebuild, reload nginx.`];
   if (dir !== undefined) {
     if (!isAbsolute(dir)) throw new Error(`routes.conf: the routes folder must be an absolute path (got ${dir})`);

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { grayPng } from '../bench/png';
-import { projectRoot } from '../test/support/config';
+import { projectRoot } from '../tools/config';
 
 // ---------------------------------------------------------------------------------------------
 // The page: a grayscale PNG drawn with a 5x7 bitmap font.

@@ -8,7 +8,7 @@ const ALGS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS
 const TIERS = ['high', 'normal', 'low'];
 const CLAIMS = ['key_id', 'models', 'tier', 'rpm', 'burst', 'groups'];
 const FIELDS = ['issuer', 'audience', 'leeway', 'require_exp', 'max_token_bytes', 'max_header_bytes', 'jwks_refresh', 'jwks_retry', 'algorithms', 'claims', 'policies'];
-const CLAIM_RE = /^[A-Za-z0-9_:\/.-]{1,128}$/;
+const CLAIM_RE = /^[A-Za-z0-9_:/.-]{1,128}$/;
 
 function int(v, dflt, what, min, max) {
   if (v === undefined) return dflt;

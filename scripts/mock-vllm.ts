@@ -1,5 +1,5 @@
 /**
- * Runs one mock vLLM OpenAI server (test/support/mockVllm.ts) in the foreground, for the CPU dev
+ * Runs one mock vLLM OpenAI server (tools/mockVllm.ts) in the foreground, for the CPU dev
  * compose stack (compose/dev.yml) and for trying the gateway by hand:
  *
  *   npx tsx scripts/mock-vllm.ts --name be_ocr --port 8000 --models nanonets/Nanonets-OCR2-3B,ocr
@@ -9,7 +9,7 @@
  * --max-concurrency (queue like vLLM's --max-num-seqs), --max-model-len. SIGTERM/SIGINT stop it.
  */
 import { parseArgs } from 'node:util';
-import { startMockVllm } from '../test/support/mockVllm';
+import { startMockVllm } from '../tools/mockVllm';
 
 function intOpt(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -46,7 +46,7 @@ export function parseMockArgs(argv: string[]) {
 }
 
 async function main(): Promise<void> {
-  let opts;
+  let opts: ReturnType<typeof parseMockArgs>;
   try {
     opts = parseMockArgs(process.argv.slice(2));
   } catch (e) {

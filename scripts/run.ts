@@ -22,11 +22,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { loadConfig, renderConfig } from './gen-config.mjs';
-import { NGINX_ENV, projectRoot, renderNginxConf } from '../test/support/config';
-import { findNginx } from '../test/support/findNginx';
-import { MockVllm, startMockVllm } from '../test/support/mockVllm';
-import { NginxHandle, sleep, startNginx, waitForPort } from '../test/support/nginx';
-import { makeStateDir } from '../test/support/stateDir';
+import { NGINX_ENV, projectRoot, renderNginxConf } from '../tools/config';
+import { findNginx } from '../tools/findNginx';
+import { MockVllm, startMockVllm } from '../tools/mockVllm';
+import { alive, NginxHandle, sleep, startNginx, waitForPort } from '../tools/nginx';
+import { makeStateDir } from '../tools/stateDir';
 
 const runDir = resolve(process.env.GW_RUN_DIR || join(projectRoot, '.run'));
 const runPidFile = join(runDir, 'run.pid');
@@ -44,15 +44,6 @@ function shown(p: string): string {
 }
 
 // ---- processes: liveness and identity (a pid file may be stale and its pid reused) ----
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The command line of a process, or null when it cannot be read (then identity is not checked). */
 function cmdline(pid: number): string | null {

@@ -7,10 +7,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { distDir, nginxDir, projectRoot, renderNginxConf } from '../support/config';
-import { findNginx } from '../support/findNginx';
-import { testConfig } from '../support/nginx';
-import { requireBundle } from '../support/stack';
+import { distDir, nginxDir, projectRoot, renderNginxConf } from '../../tools/config';
+import { findNginx } from '../../tools/findNginx';
+import { testConfig } from '../../tools/nginx';
+import { requireBundle } from '../../tools/stack';
 
 describe('bundle in real nginx', () => {
   it('nginx -t accepts nginx.conf.example with the built bundle', () => {

@@ -13,8 +13,8 @@ import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeComposeSecrets } from '../../scripts/compose-secrets';
 import { C, generateNginxFiles, loadPlan, writeFiles } from '../../scripts/gen-compose';
-import { projectRoot } from '../support/config';
-import { freePort, requireBundle } from '../support/stack';
+import { projectRoot } from '../../tools/config';
+import { freePort, requireBundle } from '../../tools/stack';
 import { stackChecks, StackTarget } from '../support/stackChecks';
 
 function dockerStatus(): { ok: boolean; why: string } {

@@ -26,14 +26,14 @@ import { parse } from 'yaml';
 import { writeComposeSecrets } from '../../scripts/compose-secrets';
 import { C, generateNginxFiles, localizeNginxConf, NGINX_MIN_RESOLVE, versionAtLeast, withoutResolve, writeFiles } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
-import { projectRoot } from '../support/config';
-import { findNginx, NginxRuntime } from '../support/findNginx';
-import { MockVllm, startMockVllm } from '../support/mockVllm';
-import { NginxHandle, startNginx } from '../support/nginx';
-import { freePort, requireBundle } from '../support/stack';
+import { projectRoot } from '../../tools/config';
+import { findNginx, NginxRuntime } from '../../tools/findNginx';
+import { MockVllm, startMockVllm } from '../../tools/mockVllm';
+import { BAD_LOG, NginxHandle, startNginx } from '../../tools/nginx';
+import { freePort, requireBundle } from '../../tools/stack';
 import { stackChecks, StackTarget } from '../support/stackChecks';
-import { BAD_LOG } from '../support/useGateway';
-import { makeStateDir } from '../support/stateDir';
+import { eventually } from '../support/eventually';
+import { makeStateDir } from '../../tools/stateDir';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-compose-'));
 chmodSync(work, 0o755); // nginx workers run unprivileged when the tests run as root
@@ -155,6 +155,31 @@ describe(`compose gateway config on real nginx (${useNamespace ? 'exact config, 
   });
 });
 
+/**
+ * Starts the compose stack's mock services on a fresh set of loopback addresses, trying another set
+ * when an address is taken; `more` starts further servers on the same addresses.
+ */
+async function startComposeMocks(mocks: MockVllm[], more?: (addr: Addresses) => Promise<void>): Promise<Addresses> {
+  for (let attempt = 0; ; attempt++) {
+    const addr = loopbackAddresses();
+    try {
+      for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
+      if (more) await more(addr);
+      return addr;
+    } catch (e) {
+      await Promise.all(mocks.splice(0).map((m) => m.close()));
+      if (attempt >= 4) throw e;
+    }
+  }
+}
+
+/** As the container's entrypoint does: a worker-readable copy of the admin token in the run folder. */
+function copyAdminToken(run: string, secrets: string): void {
+  mkdirSync(join(run, 'secrets'), { recursive: true });
+  copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
+  chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
+}
+
 describe('the CPU dev stack\'s config serves the conformance checks on real nginx', () => {
   const built = join(work, 'dev-dist-compose');
   const secrets = join(work, 'dev-secrets');
@@ -164,25 +189,13 @@ describe('the CPU dev stack\'s config serves the conformance checks on real ngin
 
   beforeAll(async () => {
     requireBundle();
-    let addr: Addresses = {};
-    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
-      addr = loopbackAddresses();
-      try {
-        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
-      } catch (e) {
-        await Promise.all(mocks.splice(0).map((m) => m.close()));
-        if (attempt >= 4) throw e;
-      }
-    }
+    const addr = await startComposeMocks(mocks);
     const rt = nginxWithHosts(findNginx({ quiet: true }), addr, 'dev');
     renderInto(built, addr, { resolve: false });
     writeComposeSecrets(secrets);
-    // As the container's entrypoint does: a worker-readable copy of the admin token, a writable state dir.
     const run = join(work, 'dev-run');
-    mkdirSync(join(run, 'secrets'), { recursive: true });
+    copyAdminToken(run, secrets);
     makeStateDir(join(run, 'state'), rt);
-    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
-    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
     const port = await freePort();
     const adminPort = await freePort();
     const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
@@ -291,28 +304,18 @@ describe.runIf(canResolve)('the compose gateway config follows a model server to
 
   beforeAll(async () => {
     requireBundle();
-    let addr: Addresses = {};
-    for (let attempt = 0; mocks.length < mockServices.length; attempt++) {
-      addr = loopbackAddresses();
-      try {
-        for (const [name, s] of mockServices) mocks.push(await startMockVllm({ ...parseMockArgs(s.command ?? []), host: addr[name] }));
-        const ocr = parseMockArgs(mockServices.find(([n]) => n === 'vllm-ocr')![1].command ?? []);
-        moved = await startMockVllm({ ...ocr, host: addr['vllm-ocr'].replace(/\.\d+$/, '.200') });
-      } catch (e) {
-        await Promise.all(mocks.splice(0).map((m) => m.close()));
-        if (attempt >= 4) throw e;
-      }
-    }
+    const addr = await startComposeMocks(mocks, async (a) => {
+      const ocr = parseMockArgs(mockServices.find(([n]) => n === 'vllm-ocr')![1].command ?? []);
+      moved = await startMockVllm({ ...ocr, host: a['vllm-ocr'].replace(/\.\d+$/, '.200') });
+    });
     Object.assign(table, addr);
     dns = await startDns(table);
     renderInto(built, addr, { resolve: true });
     writeComposeSecrets(secrets);
     const run = join(work, 'dns-run');
-    mkdirSync(join(run, 'secrets'), { recursive: true });
+    copyAdminToken(run, secrets);
     mkdirSync(join(run, 'state'), { recursive: true });
     chmodSync(join(run, 'state'), 0o777);
-    copyFileSync(join(secrets, 'gw_admin_token'), join(run, 'secrets/gw_admin_token'));
-    chmodSync(join(run, 'secrets/gw_admin_token'), 0o644);
     const port = await freePort();
     const conf = localizeNginxConf(readFileSync(join(built, 'nginx.conf'), 'utf8'), {
       prefix: run, jsModule: resolveRt.jsModule, routesDir: join(built, 'routes'),
@@ -334,32 +337,29 @@ describe.runIf(canResolve)('the compose gateway config follows a model server to
     dns?.close();
   });
 
-  /** POSTs to the OCR model until `done` says yes (at most `tries` rounds, 500 ms apart). */
-  async function ocrUntil(done: (status: number) => boolean, tries = 40): Promise<number> {
-    let status = 0;
-    for (let i = 0; i < tries; i++) {
-      if (i) await new Promise((r) => setTimeout(r, 500));
+  /** POSTs to the OCR model until it answers 200 and `done` holds (nginx re-resolves every second). */
+  async function ocrUntil(done: () => boolean = () => true): Promise<void> {
+    await eventually(async () => {
       const res = await fetch(`${target.url}/v1/chat/completions`, {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${target.apiKey}` },
         body: JSON.stringify({ model: 'ocr', messages: [{ role: 'user', content: 'hi' }] }),
       });
-      status = res.status;
       await res.text();
-      if (done(status)) return status;
-    }
-    return status;
+      expect(res.status).toBe(200);
+      expect(done()).toBe(true);
+    }, { everyMs: 250 });
   }
 
   it('reaches the OCR server by its name through the resolver, then at its new address after a "restart"', async () => {
     const first = mocks.find((m) => m.host === table['vllm-ocr'])!;
-    expect(await ocrUntil((s) => s === 200)).toBe(200);
+    await ocrUntil();
     expect(first.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
     expect(dns.queries).toContain('vllm-ocr');
     // Docker recreates the container: the old address is gone, the name points at a new one.
     await first.close();
     mocks.splice(mocks.indexOf(first), 1);
     table['vllm-ocr'] = moved.host;
-    expect(await ocrUntil((s) => s === 200 && (moved.stats.byPath['/v1/chat/completions'] ?? 0) > 0)).toBe(200);
+    await ocrUntil(() => (moved.stats.byPath['/v1/chat/completions'] ?? 0) > 0);
     expect(moved.stats.byPath['/v1/chat/completions']).toBeGreaterThan(0);
   });
 

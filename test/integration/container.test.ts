@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { GenericContainer, StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderConfigObject } from '../../scripts/gen-config.mjs';
-import { CHAT, chatBody, OCR, ocrBody, post, sha256 } from '../support/clients';
-import { distDir, nginxDir, renderNginxConf } from '../support/config';
+import { CHAT, chatBody, OCR, ocrBody, post, sha256 } from '../../tools/clients';
+import { distDir, nginxDir, renderNginxConf } from '../../tools/config';
 import { dockerUnavailable } from '../support/dockerEngine';
-import { MockVllm, startMockVllm } from '../support/mockVllm';
-import { freePort } from '../support/stack';
+import { MockVllm, startMockVllm } from '../../tools/mockVllm';
+import { freePort } from '../../tools/stack';
 
 const reason = await dockerUnavailable();
 if (reason && process.env.GW_TEST_NGINX === 'container') throw new Error(`GW_TEST_NGINX=container but ${reason}`);

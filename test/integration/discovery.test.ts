@@ -3,11 +3,11 @@ import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, OCR, post } from '../support/clients';
-import { nginxDir, projectRoot } from '../support/config';
-import { MockVllm, startMockVllm } from '../support/mockVllm';
-import { sleep } from '../support/nginx';
-import { freePort } from '../support/stack';
+import { CHAT, chatBody, EMBED, OCR, post } from '../../tools/clients';
+import { nginxDir, projectRoot } from '../../tools/config';
+import { MockVllm, startMockVllm } from '../../tools/mockVllm';
+import { eventually } from '../support/eventually';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 type Metadata = {
@@ -23,20 +23,6 @@ const validateMetadata = new Ajv({ allErrors: true }).compile(JSON.parse(readFil
 async function getJson<T = Record<string, unknown>>(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: T; res: Response }> {
   const res = await fetch(url, { headers });
   return { status: res.status, body: (await res.json()) as T, res };
-}
-
-/** Polls `check` until it passes (health rounds run every 2 s), failing with its last error. */
-async function eventually(check: () => Promise<void>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(250);
-    }
-  }
 }
 
 function ids(body: { data: { id: string }[] }): string[] {
@@ -252,7 +238,7 @@ describe('a model whose only backend is dead, and one named by host name', async
     expect((await res.json()).error.code).toBe('model_unavailable');
     // No connection was attempted: the log line has no upstream address, and nginx logged no
     // connect() failure (which it would have for a proxied attempt to the closed port).
-    await eventually(async () => expect(gw.nginx.accessLog().slice(mark)).toContain('dead-model-probe'), 5_000);
+    await eventually(async () => expect(gw.nginx.accessLog().slice(mark)).toContain('dead-model-probe'), { timeoutMs: 5_000 });
     const line = gw.nginx.accessLog().slice(mark).split('\n').find((l) => l.includes('dead-model-probe'))!;
     const rec = JSON.parse(line);
     expect(rec).toMatchObject({ status: 503, model: 'dead-model', upstream_addr: '', error_code: 'model_unavailable' });

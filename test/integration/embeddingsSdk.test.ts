@@ -5,8 +5,8 @@
  */
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { EMBED } from '../support/clients';
-import { mockEmbedding } from '../support/mockVllm';
+import { EMBED } from '../../tools/clients';
+import { mockEmbedding } from '../../tools/mockVllm';
 import { useGateway } from '../support/useGateway';
 
 const gw = useGateway({
@@ -21,7 +21,9 @@ function client(): OpenAI {
 function expectVector(got: number[], want: number[]): void {
   expect(got).toHaveLength(want.length);
   // float32 on the wire: equal to about 7 significant digits
-  got.forEach((x, i) => expect(x).toBeCloseTo(want[i], 6));
+  got.forEach((x, i) => {
+    expect(x).toBeCloseTo(want[i], 6);
+  });
 }
 
 describe('embeddings through the openai SDK', () => {
@@ -29,7 +31,9 @@ describe('embeddings through the openai SDK', () => {
     const { data, response } = await client().embeddings.create({ model: EMBED, input: ['a', 'b', 'c'] }).withResponse();
     expect(response.headers.get('x-mock-backend')).toBe('be_embed');
     expect(data.data.map((d) => d.index)).toEqual([0, 1, 2]);
-    data.data.forEach((d, i) => expectVector(d.embedding, mockEmbedding(i)));
+    data.data.forEach((d, i) => {
+      expectVector(d.embedding, mockEmbedding(i));
+    });
   });
 
   it('asked for base64 on the wire, gets a base64 string of float32 values', async () => {

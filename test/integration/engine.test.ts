@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
-import { jsEngineFromEnv } from '../support/config';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
+import { jsEngineFromEnv } from '../../tools/config';
 import { LogLine, waitForLogLine } from '../support/logSchema';
 import { useGateway } from '../support/useGateway';
 

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorCodes, gwError } from '../../njs/src/core/errors';
-import { CHAT, chatBody, post, postHeadersOnly, WHISPER } from '../support/clients';
-import { distDir, projectRoot } from '../support/config';
+import { CHAT, chatBody, post, postHeadersOnly, WHISPER } from '../../tools/clients';
+import { distDir, projectRoot } from '../../tools/config';
 import { parseLogLines } from '../support/logSchema';
 import { rawRequest, RawResponse } from '../support/rawHttp';
-import { freePort } from '../support/stack';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 const deadPort = await freePort();

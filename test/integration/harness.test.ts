@@ -1,10 +1,10 @@
 /**
  * The harness stops what it starts even when its caller gives up mid-start (a timed-out beforeAll):
- * test/support/nginx.ts Lifetime. globalSetup.ts checks the whole run for leftovers at its end.
+ * tools/nginx.ts Lifetime. globalSetup.ts checks the whole run for leftovers at its end.
  */
 import { describe, expect, it } from 'vitest';
-import { newLifetime, waitForPort } from '../support/nginx';
-import { freePort, startStack } from '../support/stack';
+import { newLifetime, waitForPort } from '../../tools/nginx';
+import { freePort, startStack } from '../../tools/stack';
 
 const opts = (port: number) => ({ port, backends: { be_chat: {} }, models: { m: { upstream: 'be_chat' } } });
 

@@ -12,9 +12,10 @@ import { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
-import { ASYMMETRIC, b64u, keyPair, KeyPair, mint, publicJwk, signJwt } from '../support/jwt';
-import { sleep } from '../support/nginx';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
+import { ASYMMETRIC, b64u, keyPair, KeyPair, mint, publicJwk, signJwt } from '../../tools/jwt';
+import { sleep } from '../../tools/nginx';
+import { eventually } from '../support/eventually';
 import { GatewayRef, useGateway } from '../support/useGateway';
 
 const SECRET = 'jwt-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
@@ -27,7 +28,7 @@ const idp = { keys: ASYMMETRIC.map((a) => keyPair(a, `k-${a}`)), down: false, hi
 let jwksServer: Server;
 let jwksUrl = '';
 beforeAll(async () => {
-  jwksServer = createServer((req, res) => {
+  jwksServer = createServer((_req, res) => {
     idp.hits++;
     if (idp.down) {
       idp.hitsWhileDown++;
@@ -92,15 +93,6 @@ function headersOnly(url: string, announced: number, headers: Record<string, str
   });
 }
 
-/** Polls until `fn` holds or `ms` pass; returns whether it held (the caller asserts it). */
-async function eventually(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await fn()) return true;
-    await sleep(100);
-  }
-  return fn();
-}
 
 describe('JWT bearer tokens', () => {
   gw = useGateway(() => ({
@@ -128,8 +120,7 @@ describe('JWT bearer tokens', () => {
 
   it.each(ASYMMETRIC)('%s token verified with the JWKS key of its kid', async (alg) => {
     const k = idp.keys.find((x) => x.alg === alg)!;
-    const ok = await eventually(async () => (await chat(signed(k))).status === 200, 8000);
-    expect(ok).toBe(true);
+    await eventually(async () => expect((await chat(signed(k))).status).toBe(200), { everyMs: 100 });
   });
 
   it('key id and model list reach /v1/models, the access log, the usage ledger and the metrics', async () => {
@@ -140,12 +131,13 @@ describe('JWT bearer tokens', () => {
     const ids = models.data.map((m: { id: string }) => m.id);
     expect(ids).toContain(CHAT);
     expect(ids).not.toContain(EMBED);
-    await sleep(100);
-    const lines = gw.nginx.accessLog().trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.some((l) => l.key_id === 'jwt:svc-reporting' && l.status === 200)).toBe(true);
+    await eventually(() => {
+      const lines = gw.nginx.accessLog().trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.some((l) => l.key_id === 'jwt:svc-reporting' && l.status === 200)).toBe(true);
+    });
     // The usage ledger and the metrics count the request under the token's key id.
     const ledger = async () => (await (await fetch(`${gw.adminUrl}/admin/usage?key_id=jwt:svc-reporting`, { headers: { authorization: `Bearer ${gw.adminToken}` } })).json()).data;
-    expect(await eventually(async () => (await ledger()).some((u: { model: string; requests: number }) => u.model === CHAT && u.requests >= 1), 5000)).toBe(true);
+    await eventually(async () => expect((await ledger()).some((u: { model: string; requests: number }) => u.model === CHAT && u.requests >= 1)).toBe(true));
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/gw_requests_total\{[^}]*key_id="jwt:svc-reporting"/);
   });
 
@@ -270,8 +262,7 @@ describe('JWT bearer tokens', () => {
     const t = signed(fresh);
     await expectRefused(await chat(t));
     idp.keys = [fresh, ...idp.keys];
-    const ok = await eventually(async () => (await chat(t)).status === 200, 10000);
-    expect(ok).toBe(true);
+    await eventually(async () => expect((await chat(t)).status).toBe(200), { everyMs: 100 });
   });
 
   it('while the provider is down the last good key set is kept', async () => {
@@ -281,10 +272,9 @@ describe('JWT bearer tokens', () => {
     try {
       // An unknown kid asks for a refetch; it fails against the down provider.
       await expectRefused(await chat(signed(keyPair('RS256', 'never-published'))));
-      expect(await eventually(async () => idp.hitsWhileDown > 0, 10000)).toBe(true);
-      await sleep(200);
+      await eventually(() => expect(idp.hitsWhileDown).toBeGreaterThan(0), { everyMs: 100 });
+      await eventually(() => expect(gw.errorLogSinceTestStart()).toMatch(/gw: jwks: fetching GW_JWKS_URL \(unknown kid\) failed: .*previous key set is kept/));
       expect((await chat(signed(known))).status).toBe(200);
-      expect(gw.errorLogSinceTestStart()).toMatch(/gw: jwks: fetching GW_JWKS_URL \(unknown kid\) failed: .*previous key set is kept/);
     } finally {
       idp.down = false;
     }
@@ -322,8 +312,7 @@ describe('JWT with GW_JWKS_FILE, GW_JWT_SECRET_FILE and Keycloak-style claims', 
     expect((await call(mint('ES256', first, keycloak()))).status).toBe(200);
     expect((await call(mint('ES256', first, keycloak()), EMBED)).status).toBe(404);
     expect((await call(mint('ES256', first, keycloak({ realm_access: { roles: ['offline_access'] } })))).status).toBe(404);
-    await sleep(100);
-    expect(kc.nginx.accessLog()).toMatch(/"key_id":"jwt:svc-ocr"/);
+    await eventually(() => expect(kc.nginx.accessLog()).toMatch(/"key_id":"jwt:svc-ocr"/));
   });
 
   it('the HS secret comes from GW_JWT_SECRET_FILE (trailing newline dropped)', async () => {
@@ -334,11 +323,13 @@ describe('JWT with GW_JWKS_FILE, GW_JWT_SECRET_FILE and Keycloak-style claims', 
   it('a rewritten JWKS file is picked up: the new key verifies, the removed one no longer does', async () => {
     const second = keyPair('RS256', 'file-2');
     writeFileSync(jwksFile, JSON.stringify({ keys: [publicJwk(second)] }));
-    expect(await eventually(async () => (await call(mint('RS256', second, keycloak()))).status === 200, 10000)).toBe(true);
+    await eventually(async () => expect((await call(mint('RS256', second, keycloak()))).status).toBe(200), { everyMs: 100 });
     await expectRefused(await call(mint('ES256', first, keycloak())));
     // A broken file keeps the last good set.
+    const mark = kc.errorLogSinceTestStart().length;
     writeFileSync(jwksFile, '{"keys": [');
-    await sleep(2500);
+    // The next sync reads the broken file and says so in the log; only then is the check meaningful.
+    await eventually(() => expect(kc.errorLogSinceTestStart().slice(mark)).toContain(`gw: jwks: ${jwksFile}: `), { everyMs: 100 });
     expect((await call(mint('RS256', second, keycloak()))).status).toBe(200);
   });
 });

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { CHAT } from '../support/clients';
-import { sleep } from '../support/nginx';
+import { CHAT } from '../../tools/clients';
+import { sleep } from '../../tools/nginx';
 import { useGateway } from '../support/useGateway';
 
 const keysDir = mkdtempSync(join(tmpdir(), 'gw-keysrace-'));

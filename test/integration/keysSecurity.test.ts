@@ -9,13 +9,14 @@
  * in its 0777 state folder, and its `error_log ... info` printed refused Authorization headers.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody } from '../support/clients';
-import { nginxDir } from '../support/config';
-import { sleep } from '../support/nginx';
+import { CHAT, chatBody } from '../../tools/clients';
+import { nginxDir } from '../../tools/config';
+import { eventually } from '../support/eventually';
+import { waitForLogLine } from '../support/logSchema';
 import { rawRequest } from '../support/rawHttp';
 import { useGateway } from '../support/useGateway';
 
@@ -49,10 +50,14 @@ async function works(key: string): Promise<boolean> {
   return res.status === 200;
 }
 
-/** Polls (the key sync runs every 5 s) until `key` works or the time is up. */
-async function worksWithin(key: string, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(250)) if (await works(key)) return true;
-  return false;
+/** Waits (the key sync runs every 5 s) until `key` works. */
+async function worksSoon(key: string): Promise<void> {
+  await eventually(async () => expect(await works(key)).toBe(true), { everyMs: 250 });
+}
+
+/** Waits until the key sync has logged `re` (it refused a file), then that change must not have let a key in. */
+async function refusalLogged(re: RegExp): Promise<void> {
+  await eventually(() => expect(gw.errorLogSinceTestStart()).toMatch(re), { everyMs: 250 });
 }
 
 async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -79,12 +84,11 @@ describe('only the gateway and its operator can add keys', () => {
     gw.allowErrorLog(/writable by group or others/);
     expect(await works(BOOT)).toBe(true);
     replaceFile(keysFile, keysDoc([{ id: 'boot', key: BOOT }, { id: 'loose', key: LOOSE }]), 0o666);
-    await sleep(6000); // more than one sync interval
+    await refusalLogged(new RegExp(`${keysFile} is writable by group or others \\(mode 666\\); refused: chmod 600`));
     expect(await works(LOOSE)).toBe(false);
     expect(await works(BOOT)).toBe(true); // the keys loaded before stay
-    expect(gw.errorLogSinceTestStart()).toMatch(new RegExp(`${keysFile} is writable by group or others \\(mode 666\\); refused: chmod 600`));
     chmodSync(keysFile, 0o644);
-    expect(await worksWithin(LOOSE, 8000)).toBe(true);
+    await worksSoon(LOOSE);
   }, 30_000);
 
   it('a GW_KEYS_FILE in a folder others can write (not sticky) is refused', async () => {
@@ -94,15 +98,14 @@ describe('only the gateway and its operator can add keys', () => {
     chmodSync(keysDir, 0o777);
     try {
       replaceFile(keysFile, keysDoc([{ id: 'boot', key: BOOT }, { id: 'loose', key: LOOSE }, { id: 'dir', key: extra }]), 0o644);
-      await sleep(6000);
+      await refusalLogged(new RegExp(`is in ${keysDir}, which group or others can write \\(mode 777\\)`));
       expect(await works(extra)).toBe(false);
-      expect(gw.errorLogSinceTestStart()).toMatch(new RegExp(`is in ${keysDir}, which group or others can write \\(mode 777\\)`));
     } finally {
       chmodSync(keysDir, 0o755);
     }
     // The folder fixed, the next change of the file is read.
     replaceFile(keysFile, keysDoc([{ id: 'boot', key: BOOT }, { id: 'dir', key: extra }]), 0o644);
-    expect(await worksWithin(extra, 8000)).toBe(true);
+    await worksSoon(extra);
   }, 30_000);
 
   it('the state folder is 0700 and the state file 0600, owned by the workers\' user', async () => {
@@ -130,7 +133,7 @@ describe('only the gateway and its operator can add keys', () => {
     await gw.restart();
     expect(await works(evil)).toBe(false);
     expect(await works(BOOT)).toBe(true);
-    await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(/keys-state\.json is owned by uid 4242, not by the owner of its folder/);
+    await eventually(() => expect(gw.nginx.errorLog()).toMatch(/keys-state\.json is owned by uid 4242, not by the owner of its folder/), { timeoutMs: 5_000 });
     expect((await admin('GET', '/admin/keys/evil')).status).toBe(404);
   }, 30_000);
 
@@ -146,12 +149,12 @@ describe('only the gateway and its operator can add keys', () => {
       await gw.restart();
       expect(await works(good)).toBe(false);
       // The load may be the startup key sync's (worker 0) rather than this request's: its line can land a moment later.
-      await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(new RegExp(`keys-state\\.json is in ${gw.stateDir}, which group or others can write \\(mode 777\\).*chmod 700`));
+      await eventually(() => expect(gw.nginx.errorLog()).toMatch(new RegExp(`keys-state\\.json is in ${gw.stateDir}, which group or others can write \\(mode 777\\).*chmod 700`)), { timeoutMs: 5_000 });
       const k = await admin('POST', '/admin/keys', { models: '*' });
       expect(k.status).toBe(201);
       secrets.add(k.json.key as string);
       expect(k.json.persisted).toBe(false);
-      await expect.poll(() => gw.nginx.errorLog(), { timeout: 5_000 }).toMatch(/not writing the key state file/);
+      await eventually(() => expect(gw.nginx.errorLog()).toMatch(/not writing the key state file/), { timeoutMs: 5_000 });
     } finally {
       chmodSync(gw.stateDir, 0o700);
     }
@@ -200,7 +203,10 @@ describe('no key and no admin token in any log', () => {
     // Every variant got an HTTP answer (nginx or the gateway refused it), none crashed a worker.
     expect(statuses.filter((s) => s === 0)).toEqual([]);
     expect(await works(live)).toBe(true);
-    await sleep(300); // let nginx flush the last lines
+    // nginx writes a request's access line after its answer: wait for the line of one last request.
+    const lastId = `keys-security-last-${randomBytes(6).toString('hex')}`;
+    await (await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${live}`, 'x-request-id': lastId } })).arrayBuffer();
+    await waitForLogLine(() => gw.nginx.accessLog(), lastId);
     const logsDir = join(gw.prefix, 'logs');
     const files = readdirSync(logsDir).filter((f) => f.endsWith('.log'));
     expect(files).toEqual(expect.arrayContaining(['error.log', 'access.log']));

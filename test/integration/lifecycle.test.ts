@@ -10,10 +10,11 @@ import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { projectRoot } from '../support/config';
-import { findNginx } from '../support/findNginx';
-import { sleep, waitForPort } from '../support/nginx';
-import { freePort } from '../support/stack';
+import { projectRoot } from '../../tools/config';
+import { findNginx } from '../../tools/findNginx';
+import { alive, sleep, waitForPort } from '../../tools/nginx';
+import { freePort } from '../../tools/stack';
+import { eventually } from '../support/eventually';
 
 const MODEL = 'test/lifecycle-model';
 const hasSetpriv = (() => {
@@ -38,15 +39,6 @@ interface Run {
 
 const runs: Run[] = [];
 const dirs: string[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readPid(file: string): number {
   return Number(readFileSync(file, 'utf8').trim());
@@ -83,12 +75,9 @@ function processesNaming(dir: string): number[] {
 
 /** Waits for an event with a deadline (not a speed assertion: the deadline only bounds a hang). */
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await ok()) return;
-    await sleep(50);
-  }
-  throw new Error(`gave up waiting: ${what}`);
+  await eventually(async () => {
+    if (!(await ok())) throw new Error(`gave up waiting: ${what}`);
+  }, { timeoutMs: ms, everyMs: 50 });
 }
 
 async function answers(port: number): Promise<boolean> {

@@ -9,10 +9,10 @@ import { createSocket, Socket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
 import { invalidLogBytes, invalidLogLines, LogLine, logLineProblems, parseLogLines, waitForLogLine } from '../support/logSchema';
 import { rawRequest } from '../support/rawHttp';
-import { sleep } from '../support/nginx';
+import { eventually } from '../support/eventually';
 import { useGateway } from '../support/useGateway';
 
 const KEY = 'sk-gw-logging-test-key-0123456789abcdef';
@@ -50,7 +50,7 @@ function line(id: string): Promise<LogLine> {
 
 /** The usage object of the last SSE event that has one. */
 function sseUsage(text: string): { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined {
-  let found;
+  let found: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
   for (const ev of text.split('\n\n')) {
     const m = /^data: (\{.*\})$/m.exec(ev);
     if (!m) continue;
@@ -364,14 +364,12 @@ describe('usage ledger at /admin/usage', () => {
     await (await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { ...AUTH, 'x-mock-status': '500' })).arrayBuffer();
     const emb = await (await post(`${gw.url}/v1/embeddings`, JSON.stringify({ model: EMBED, input: 'x' }), AUTH)).json();
     await (await post(`${gw.url}/v1/chat/completions`, chatBody('no-such-model'), AUTH)).arrayBuffer(); // no model: not counted
-    await sleep(200); // the ledger is written in the log phase, just after the response
-
     const day = new Date().toISOString().slice(0, 10);
-    const all = await rows();
-    expect(all).toEqual([
+    // The ledger is written in the log phase, just after each response.
+    await eventually(async () => expect(await rows()).toEqual([
       { day, key_id: 'team-logs', model: EMBED, requests: 1, errors: 0, prompt_tokens: emb.usage.prompt_tokens, completion_tokens: 0, total_tokens: emb.usage.total_tokens },
       { day, key_id: 'team-logs', model: CHAT, requests: 4, errors: 1, prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-    ].sort((a, b) => (a.model < b.model ? -1 : 1)));
+    ].sort((a, b) => (a.model < b.model ? -1 : 1))));
     expect(await rows(`?model=${encodeURIComponent(EMBED)}`)).toHaveLength(1);
     expect(await rows('?key_id=someone-else')).toEqual([]);
     expect(await rows(`?day=${day}`)).toHaveLength(2);
@@ -413,13 +411,11 @@ describe('syslog variant of the same line', () => {
     const id = rid('syslog');
     const res = await post(`${sys.url}/v1/chat/completions`, chatBody(CHAT), { 'x-request-id': id });
     const out = await res.json();
-    const end = Date.now() + 5000;
-    let msg: string | undefined;
-    while (!msg && Date.now() < end) {
-      msg = got.find((m) => m.includes(id));
-      if (!msg) await sleep(20);
-    }
-    expect(msg).toBeDefined();
+    const msg = await eventually(() => {
+      const hit = got.find((m) => m.includes(id));
+      expect(hit, `a syslog message with ${id}`).toBeDefined();
+      return hit;
+    });
     const m = /^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ gateway: (\{.*\})$/.exec(msg!);
     expect(m, msg).not.toBeNull();
     expect(logLineProblems(m![2])).toEqual([]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post } from '../support/clients';
-import { sleep } from '../support/nginx';
+import { CHAT, chatBody, EMBED, post } from '../../tools/clients';
+import { eventually } from '../support/eventually';
 import { Exposition, histogram, parseExposition, sampleValue } from '../support/prometheus';
 import { useGateway } from '../support/useGateway';
 
@@ -13,19 +13,6 @@ async function scrape(query = ''): Promise<Exposition & { text: string; res: Res
   const res = await fetch(`${gw.url}/metrics${query}`);
   const text = await res.text();
   return { text, res, ...parseExposition(text) };
-}
-
-/** The log phase runs right after the response; poll briefly until `check` passes. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(100);
-    }
-  }
 }
 
 async function readSse(res: Response): Promise<{ prompt: number; completion: number }> {
@@ -109,7 +96,7 @@ describe('GET /metrics', () => {
       expect(sampleValue(fams, 'gw_model_up', { model: CHAT })).toBe(1);
       expect(sampleValue(fams, 'gw_health_check_timestamp_seconds', {})).toBeGreaterThan(Date.now() / 1000 - 60);
       expect(sampleValue(fams, 'gw_models_listing_age_seconds', { upstream: 'be_chat' })).toBeGreaterThanOrEqual(0);
-    }, 15_000);
+    }, { timeoutMs: 15_000 });
   });
 
   it('?backends=1 appends the backends\' own metrics under gw_upstream and gw_server labels', async () => {

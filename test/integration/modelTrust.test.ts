@@ -12,7 +12,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { post } from '../support/clients';
+import { post } from '../../tools/clients';
 import { useGateway } from '../support/useGateway';
 
 const KEY = 'sk-gw-model-trust-key-0123456789abcdef';

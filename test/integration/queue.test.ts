@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { chatBody, post } from '../support/clients';
-import { startMockVllm } from '../support/mockVllm';
-import { sleep } from '../support/nginx';
-import { freePort } from '../support/stack';
+import { chatBody, post } from '../../tools/clients';
+import { startMockVllm } from '../../tools/mockVllm';
+import { eventually } from '../support/eventually';
+import { sleep } from '../../tools/nginx';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 const CAPPED = 'capped-model';
@@ -33,13 +34,18 @@ async function queueState(model: string): Promise<Record<string, number>> {
   return (await res.json()).models[model];
 }
 
+/** The model's counters once nothing is in flight or waiting (the counters settle in the log phase). */
 async function settle(model: string): Promise<Record<string, number>> {
-  let s = await queueState(model);
-  for (let i = 0; i < 100 && (s.inflight !== 0 || s.waiting !== 0); i++) {
-    await sleep(100);
-    s = await queueState(model);
-  }
-  return s;
+  return eventually(async () => {
+    const s = await queueState(model);
+    expect(s).toMatchObject({ inflight: 0, waiting: 0 });
+    return s;
+  }, { everyMs: 100 });
+}
+
+/** Waits until /admin/queue shows the model with `inflight` requests holding a slot and `waiting` queued. */
+async function queued(model: string, inflight: number, waiting: number): Promise<void> {
+  await eventually(async () => expect(await queueState(model)).toMatchObject({ inflight, waiting }));
 }
 
 describe('per-model cap and wait queue', () => {
@@ -65,14 +71,16 @@ describe('per-model cap and wait queue', () => {
 
   it('higher tiers go first when a slot frees', async () => {
     gw.mocks.be_cap.resetStats();
-    const hold = post(`${gw.url}/v1/chat/completions`, chatBody(PRIO), { 'x-mock-latency-ms': '800', 'x-tag': 'hold' });
-    await sleep(100);
+    // The first request holds the one slot at the backend until every waiter has queued.
+    const hold = post(`${gw.url}/v1/chat/completions`, chatBody(PRIO), { 'x-mock-hold': 'prio', 'x-tag': 'hold' });
+    await queued(PRIO, 1, 0);
     const order = ['low', 'normal', 'low', 'high', 'normal', 'high'];
     const waiters: Promise<Response>[] = [];
     for (const [i, tier] of order.entries()) {
       waiters.push(post(`${gw.url}/v1/chat/completions`, chatBody(PRIO), { 'x-priority': tier, 'x-tag': `${tier}-${i}`, 'x-mock-latency-ms': '30' }));
-      await sleep(40);
+      await queued(PRIO, 1, i + 1);
     }
+    gw.mocks.be_cap.openHold('prio');
     const statuses = await Promise.all([hold, ...waiters].map((p) => p.then((r) => r.status)));
     expect(statuses.every((s) => s === 200)).toBe(true);
     const served = gw.mocks.be_cap.stats.recentHeaders.map((h) => String(h['x-tag'])).filter((t) => t !== 'hold' && t !== 'undefined'); // untagged: health probes
@@ -82,11 +90,12 @@ describe('per-model cap and wait queue', () => {
   });
 
   it('a wait longer than queue_timeout → 429 queue_timeout with Retry-After, never a hang or a 502', async () => {
-    const hold = post(`${gw.url}/v1/chat/completions`, chatBody(SHORT), { 'x-mock-latency-ms': '1500' });
-    await sleep(100);
+    const hold = post(`${gw.url}/v1/chat/completions`, chatBody(SHORT), { 'x-mock-hold': 'short' });
+    await queued(SHORT, 1, 0);
     const t0 = Date.now();
     const res = await post(`${gw.url}/v1/chat/completions`, chatBody(SHORT));
     const waited = Date.now() - t0;
+    gw.mocks.be_cap.openHold('short');
     expect(res.status).toBe(429);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await res.json()).error.code).toBe('queue_timeout');
@@ -122,10 +131,7 @@ describe('per-model cap and wait queue', () => {
     expect(s.inflight).toBe(0);
     expect(s.waiting).toBe(0);
     // The active health check marked the killed backend down; wait until it sees it back up.
-    for (let i = 0; i < 60; i++) {
-      if ((await post(`${gw.url}/v1/chat/completions`, chatBody(CAPPED))).status === 200) break;
-      await sleep(250);
-    }
+    await eventually(async () => expect((await post(`${gw.url}/v1/chat/completions`, chatBody(CAPPED))).status).toBe(200), { everyMs: 250 });
     const after = await Promise.all(Array.from({ length: 6 }, () => post(`${gw.url}/v1/chat/completions`, chatBody(CAPPED)).then((r) => r.status)));
     expect(after).toEqual([200, 200, 200, 200, 200, 200]);
     expect((await settle(CAPPED)).inflight).toBe(0);

@@ -1,7 +1,7 @@
 /**
  * The real-backend tier: the gateway in front of llama.cpp's OpenAI-compatible server (llama-server
- * from Debian's packages, test/support/findLlama.ts) serving tiny random-weight llamas the suite
- * writes itself (test/support/gguf.ts), next to a mock vLLM. Everything goes through the gateway
+ * from Debian's packages, tools/findLlama.ts) serving tiny random-weight llamas the suite
+ * writes itself (tools/gguf.ts), next to a mock vLLM. Everything goes through the gateway
  * with the openai SDK or fetch, and is checked against what the real server says directly.
  * Differences from vLLM that matter to the gateway: docs/real-backend.md.
  *
@@ -14,13 +14,14 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ocrBody, post } from '../support/clients';
-import { findLlama, LlamaServer, startLlamaServer } from '../support/findLlama';
-import { tinyLlamaFile } from '../support/gguf';
+import { ocrBody, post } from '../../tools/clients';
+import { findLlama, LlamaServer, startLlamaServer } from '../../tools/findLlama';
+import { tinyLlamaFile } from '../../tools/gguf';
+import { eventually } from '../support/eventually';
 import { waitForLogLine } from '../support/logSchema';
-import { sleep } from '../support/nginx';
+import { sleep } from '../../tools/nginx';
 import { parseExposition, sampleValue } from '../support/prometheus';
-import { freePort } from '../support/stack';
+import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
 
 const found = findLlama();
@@ -41,19 +42,6 @@ const EMBED_KEY = 'sk-llama-embed-backend-key';
  */
 const CTX = 8192;
 const SLOTS = 2;
-
-/** Polls `check` until it passes (health rounds run every 2 s), failing with its last error. */
-async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(100);
-    }
-  }
-}
 
 async function metricsOf(url: string): Promise<ReturnType<typeof parseExposition>> {
   const res = await fetch(`${url}/metrics`);
@@ -180,7 +168,7 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
         model: CHAT_M, requests: 1, errors: 0,
         prompt_tokens: usage!.prompt_tokens, completion_tokens: usage!.completion_tokens, total_tokens: usage!.total_tokens,
       })]);
-    }, 5_000);
+    }, { timeoutMs: 5_000 });
   });
 
   it('streamed bytes pass through unchanged: same seed, same tokens, split UTF-8 and all', async () => {
@@ -329,7 +317,7 @@ describe.runIf(found.ok)(`real backend: llama.cpp llama-server ${found.ok ? foun
       expect(q).toMatchObject({ inflight: 0, waiting: 0 });
       const m = (await metricsOf(servers.chat.url)).fams;
       expect(sampleValue(m, 'llamacpp:requests_processing', {})).toBe(0);
-    }, 10_000);
+    }, { timeoutMs: 10_000 });
     const after = sampleValue((await metricsOf(servers.chat.url)).fams, 'llamacpp:tokens_predicted_total', {}) ?? 0;
     expect(after - before).toBeGreaterThanOrEqual(3);
     expect(after - before).toBeLessThan(maxTokens / 2);

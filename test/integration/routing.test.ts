@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, OCR, ocrBody, post, pseudoRandomBytes, sha256, WHISPER } from '../support/clients';
+import { CHAT, chatBody, EMBED, OCR, ocrBody, post, pseudoRandomBytes, sha256, WHISPER } from '../../tools/clients';
 import { useGateway } from '../support/useGateway';
 
 const gw = useGateway({

@@ -6,8 +6,8 @@
 import { Ajv } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nginxDir } from './config';
-import { sleep } from './nginx';
+import { nginxDir } from '../../tools/config';
+import { eventually } from './eventually';
 
 export const logSchema = JSON.parse(readFileSync(join(nginxDir, 'log-schema.json'), 'utf8'));
 
@@ -81,12 +81,10 @@ export function parseLogLines(text: string): LogLine[] {
  * Waits for the log line of `requestId` (nginx writes it after the response ended, so it may lag
  * the client by a moment) and returns it parsed.
  */
-export async function waitForLogLine(readLog: () => string, requestId: string, timeoutMs = 5000): Promise<LogLine> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
+export async function waitForLogLine(readLog: () => string, requestId: string): Promise<LogLine> {
+  return eventually(() => {
     const hit = parseLogLines(readLog()).filter((l) => l.request_id === requestId);
-    if (hit.length > 0) return hit[hit.length - 1];
-    if (Date.now() > end) throw new Error(`no access-log line with request_id ${requestId} within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+    if (hit.length === 0) throw new Error(`no access-log line with request_id ${requestId}`);
+    return hit[hit.length - 1];
+  });
 }

@@ -19,7 +19,7 @@ const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"`;
 const VALUE = '(?:[+-]?(?:\\d+\\.?\\d*(?:[eE][+-]?\\d+)?|\\.\\d+(?:[eE][+-]?\\d+)?)|[+-]Inf|NaN)';
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*,?)?\\})? (${VALUE})(?: -?\\d+)?$`);
-const LABEL_G = new RegExp(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\\\\n]|\\\\[\\\\"n])*)"`, 'g');
+const LABEL_G = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"/g;
 
 function familyOf(sample: string, types: Map<string, string>): string {
   for (const suffix of ['_bucket', '_sum', '_count']) {
@@ -45,7 +45,7 @@ export interface Exposition {
   samples: Sample[];
 }
 
-function unescape(v: string): string {
+function unescapeLabel(v: string): string {
   return v.replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
 }
 
@@ -91,7 +91,7 @@ export function parseExposition(text: string): Exposition {
     enter(fam);
     seen.add(`family:${fam}`);
     const labels: [string, string][] = [...(m[2] ?? '').matchAll(LABEL_G)].map((x) => [x[1], x[2]]);
-    samples.push({ name: m[1], labels: Object.fromEntries(labels.map((l) => [l[0], unescape(l[1])])), value: Number(m[3]) });
+    samples.push({ name: m[1], labels: Object.fromEntries(labels.map((l) => [l[0], unescapeLabel(l[1])])), value: Number(m[3]) });
     const names = labels.map((l) => l[0]);
     if (new Set(names).size !== names.length) throw new Error(`${at}: repeated label name`);
     const id = m[1] + '{' + labels.map((l) => `${l[0]}=${l[1]}`).sort().join(',') + '}';

@@ -7,7 +7,8 @@
 import OpenAI from 'openai';
 import { expect } from 'vitest';
 import { loadPlan } from '../../scripts/gen-compose';
-import { chatBody, ocrBody, post, sha256 } from './clients';
+import { chatBody, ocrBody, post, sha256 } from '../../tools/clients';
+import { eventually } from './eventually';
 
 export interface StackTarget {
   /** Base URL of the gateway's published port, e.g. http://127.0.0.1:18080 */
@@ -109,15 +110,12 @@ export const stackChecks: StackCheck[] = [
     needsServiceDns: true,
     async run(t) {
       const want = [OCR, CHAT, EMBED].flatMap((m) => [m.name, m.alias]);
-      let ids: string[] = [];
-      // The first health/listing round runs right after start; give it a few rounds.
-      for (let i = 0; i < 30 && !want.every((id) => ids.includes(id)); i++) {
-        if (i) await new Promise((r) => setTimeout(r, 1000));
+      // The first health/listing round runs right after start; wait for the rounds that list them.
+      await eventually(async () => {
         const res = await fetch(`${t.url}/v1/models`, { headers: auth(t) });
         expect(res.status).toBe(200);
-        ids = ((await res.json()).data as { id: string }[]).map((m) => m.id);
-      }
-      expect(ids).toEqual(expect.arrayContaining(want));
+        expect(((await res.json()).data as { id: string }[]).map((m) => m.id)).toEqual(expect.arrayContaining(want));
+      }, { timeoutMs: 30_000, everyMs: 250 });
     },
   },
   {

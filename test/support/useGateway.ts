@@ -7,10 +7,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, onTestFailed } from
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidLogBytes } from './logSchema';
-import { newLifetime } from './nginx';
-import { Stack, StackOptions, startStack } from './stack';
+import { BAD_LOG, newLifetime } from '../../tools/nginx';
+import { Stack, StackOptions, startStack } from '../../tools/stack';
 
-export const BAD_LOG = /\[alert\]|\[emerg\]|exited on signal|js exception|SyntaxError|gw: \w+ failed/;
+export { BAD_LOG };
 
 export interface GatewayRef extends Stack {
   /** Error-log text written since the current test began. */
@@ -59,7 +59,7 @@ export function useGateway(opts: StackOptions | (() => StackOptions)): GatewayRe
   });
   afterEach(() => {
     if (!ref.nginx) return;
-    const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed && allowed.test(l)));
+    const bad = ref.errorLogSinceTestStart().split('\n').filter((l) => BAD_LOG.test(l) && !(allowed?.test(l)));
     expect(bad, 'nginx error.log must stay clean').toEqual([]);
     // Every access-log line this test produced must match nginx/log-schema.json (when the config
     // logs gw_json to logs/access.log; a line nginx writes after this check is seen by the next test).

@@ -9,7 +9,7 @@ import { LoadResult, median, medianResult, percentiles } from '../../bench/load'
 import { pagePng } from '../../bench/png';
 import { Baseline, compare, CellResult, regressions } from '../../bench/report';
 import { LOGS_OFF, PAYLOADS } from '../../bench/scenarios';
-import { nginxDir, projectRoot, renderNginxConf } from '../support/config';
+import { nginxDir, projectRoot, renderNginxConf } from '../../tools/config';
 
 function load(over: Partial<LoadResult>): LoadResult {
   return {

@@ -20,7 +20,7 @@ import {
   planCompose, staleFiles, versionAtLeast, VLLM_CACHE, VLLM_KEEP_ALIVE_S, withoutResolve,
 } from '../../scripts/gen-compose';
 import { parseMockArgs } from '../../scripts/mock-vllm';
-import { NGINX_ENV, projectRoot } from '../support/config';
+import { NGINX_ENV, projectRoot } from '../../tools/config';
 
 type Service = Record<string, any>;
 type ComposeFile = { name?: string; services: Record<string, Service>; networks?: Record<string, any>; volumes?: Record<string, any>; secrets?: Record<string, any> };
@@ -82,7 +82,7 @@ describe('compose files', () => {
   });
 });
 
-describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properties', (kind, f) => {
+describe.each([['gpu', gpu], ['dev', dev]] as const)('%s stack security properties', (_kind, f) => {
   const servers = modelServers(f);
 
   it('has the gateway and one model server per upstream server of compose/gateway.json', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { projectRoot } from '../support/config';
+import { projectRoot } from '../../tools/config';
 
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.git', '.run', 'results', 'secrets']);
 
@@ -55,7 +55,7 @@ function broken(from: string, target: string, fromRoot: boolean): string | null 
 }
 
 /** Project paths as text mentions them; build output, globs and placeholders are not files. */
-const PATH_RE = /(?<![\w./-])((?:njs|nginx|scripts|test|bench|compose|docs)\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_-]\.(?:ts|mjs|js|json|conf|example|sh|yml|md|Dockerfile)(?:#[a-z0-9-]+)?)(?![\w*<])/g;
+const PATH_RE = /(?<![\w./-])((?:njs|nginx|scripts|tools|test|bench|compose|docs)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.(?:ts|mjs|js|json|conf|example|sh|yml|md|Dockerfile)(?:#[a-z0-9-]+)?)(?![\w*<])/g;
 
 describe('docs', () => {
   it('every relative Markdown link resolves, anchors included', () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { END_FACTS, parseEndFacts } from '../../njs/src/core/endFacts';
-import { projectRoot } from '../support/config';
+import { projectRoot } from '../../tools/config';
 
 const line = (model: string, errorCode = '') =>
   ['200', '0.012', '0.010, 0.001 : 0.002', '0.005', '1', '3', '40', '11', '5', '16', errorCode, model].join('|');

@@ -4,7 +4,7 @@
  * QuickJS keep working); a value that is not an engine is refused rather than rendered.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderNginxConf } from '../support/config';
+import { renderNginxConf } from '../../tools/config';
 
 const saved = { engine: process.env.GW_JS_ENGINE, reuse: process.env.GW_JS_CONTEXT_REUSE };
 afterEach(() => {

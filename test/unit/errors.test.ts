@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { errorCodes, gwError } from '../../njs/src/core/errors';
-import { nginxDir } from '../support/config';
+import { nginxDir } from '../../tools/config';
 
 describe('error catalogue', () => {
   it('builds the OpenAI envelope for every code', () => {

@@ -1,5 +1,5 @@
 /**
- * How the real-backend tier finds llama-server (test/support/findLlama.ts), with stand-in
+ * How the real-backend tier finds llama-server (tools/findLlama.ts), with stand-in
  * executables: a good one is taken with its version, a bad LLAMA_SERVER_BIN is an error that names
  * the fix, nothing at all is a reason (the tier's printed skip), and a server that dies at start
  * fails ready() with its own log.
@@ -19,9 +19,9 @@ function script(name: string, body: string): string {
   return p;
 }
 
-async function fresh(): Promise<typeof import('../support/findLlama')> {
+async function fresh(): Promise<typeof import('../../tools/findLlama')> {
   vi.resetModules(); // findLlama caches its answer per process
-  return import('../support/findLlama');
+  return import('../../tools/findLlama');
 }
 
 beforeEach(() => {

@@ -32,12 +32,12 @@ describe('gen-config', () => {
     expect(normalizeConfig(base).upstreams.be_a.keepalive_timeout_ms).toBe(4000);
     const raw = structuredClone(base) as any;
     raw.upstreams.be_a.keepalive_timeout = '2s';
-    expect(renderRoutesConf(normalizeConfig(raw), 'x.json')).toMatch(/^    keepalive_timeout 2s;$/m);
+    expect(renderRoutesConf(normalizeConfig(raw), 'x.json')).toMatch(/^ {4}keepalive_timeout 2s;$/m);
     // Without a keepalive pool (or on nginx 1.30, where upstreams keep connections by default) too.
     raw.upstreams.be_a.keepalive = 0;
     const conf = renderRoutesConf(normalizeConfig(raw), 'x.json');
     expect(conf).not.toMatch(/keepalive \d/);
-    expect(conf).toMatch(/^    keepalive_timeout 2s;$/m);
+    expect(conf).toMatch(/^ {4}keepalive_timeout 2s;$/m);
     for (const bad of ['500ms', '0s', '1500ms', 'soon']) {
       raw.upstreams.be_a.keepalive_timeout = bad;
       expect(() => normalizeConfig(raw), bad).toThrow(/keepalive_timeout/);

@@ -1,5 +1,5 @@
 /**
- * The GGUF writer (test/support/gguf.ts) read back by an independent parser written from ggml's
+ * The GGUF writer (tools/gguf.ts) read back by an independent parser written from ggml's
  * GGUF specification (gguf.md in the ggml repository): header, every KV with its type, tensor
  * infos, alignment of the data section and of each tensor, and the tensor bytes themselves.
  */
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHAT_TEMPLATE, GgmlType, GgufType, tinyLlamaFile, tinyLlamaGguf, toHalf, writeGguf } from '../support/gguf';
+import { CHAT_TEMPLATE, GgmlType, GgufType, tinyLlamaFile, tinyLlamaGguf, toHalf, writeGguf } from '../../tools/gguf';
 
 interface Parsed {
   version: number;

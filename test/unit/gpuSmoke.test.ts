@@ -9,7 +9,7 @@ import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../bench/png';
 import { judgeOcr, PAGE_LINES, pageWords, renderPagePng } from '../../scripts/gpu-smoke';
-import { projectRoot } from '../support/config';
+import { projectRoot } from '../../tools/config';
 
 /** Parses our PNG back: chunks with their CRCs, then the pixel rows. */
 function decode(png: Buffer): { width: number; height: number; px: Buffer } {

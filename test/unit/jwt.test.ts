@@ -5,7 +5,7 @@ import {
   ALGS, b64urlDecode, checkClaims, claimAt, JWT_DEFAULTS, JwtConfig, jwtCandidate, parseJwt, policyFromClaims, timingSafeEqual,
 } from '../../njs/src/core/jwt';
 import { normalizeJwtConfig } from '../../scripts/jwt-config.mjs';
-import { b64u, signJwt } from '../support/jwt';
+import { b64u, signJwt } from '../../tools/jwt';
 
 const cfg = (over: Partial<JwtConfig> = {}): JwtConfig => ({ ...JWT_DEFAULTS, ...over });
 const tok = (header: object, claims: object, sig = 'c2ln') => `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}.${sig}`;

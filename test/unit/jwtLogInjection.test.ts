@@ -42,6 +42,7 @@ describe('JWT refusal reasons cannot forge log lines', () => {
     const p = parseJwt(token({ alg: FORGED }), JWT_DEFAULTS);
     expect(p.ok).toBe(false);
     if (p.ok) return;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these bytes
     expect(p.reason).not.toMatch(/[\r\n\u0000]/);
     expect(p.reason).toContain('is not allowed');
   });
@@ -55,6 +56,7 @@ describe('JWT refusal reasons cannot forge log lines', () => {
     await new Promise((ok) => setTimeout(ok, 20));
     expect(String(v)).toBe('401');
     expect(lines.join('|')).toMatch(/with kid "x\\n2026/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these bytes
     for (const l of lines) expect(l).not.toMatch(/[\r\n\u0000]/);
   });
 });

@@ -7,7 +7,7 @@ import { HealthView } from '../../njs/src/core/health';
 import { buildMetadata, CAPABILITY_ENDPOINTS, MAX_BODY_BYTES } from '../../njs/src/core/metadata';
 import { RouteTable } from '../../njs/src/core/routes';
 import { GATEWAY_VERSION } from '../../njs/src/core/version';
-import { nginxDir, projectRoot } from '../support/config';
+import { nginxDir, projectRoot } from '../../tools/config';
 
 const validate = new Ajv({ allErrors: true }).compile(JSON.parse(readFileSync(join(nginxDir, 'metadata-schema.json'), 'utf8')));
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FAMILIES, RequestFacts, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
 import { renderExposition } from '../../njs/src/core/promText';
-import { projectRoot } from '../support/config';
+import { projectRoot } from '../../tools/config';
 import { histogram, parseExposition, sampleValue } from '../support/prometheus';
 
 const base: RequestFacts = {

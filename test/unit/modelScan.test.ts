@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findModel, PARSE_WHOLE_MAX, scanModel } from '../../njs/src/core/modelScan';
 import { validUtf8 } from '../../njs/src/core/bytes';
-import { ocrBody } from '../support/clients';
+import { ocrBody } from '../../tools/clients';
 
 /**
  * Deterministic random JSON values that like "model" keys and tricky strings, nested a few levels,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bodyKind, scanMultipartModel } from '../../njs/src/core/multipart';
-import { pseudoRandomBytes } from '../support/clients';
+import { pseudoRandomBytes } from '../../tools/clients';
 
 function form(boundary: string, parts: { name: string; value: Buffer | string; filename?: string }[]): Buffer {
   const chunks: Buffer[] = [];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { feedUsage, newUsageScanner, parseUsageObject, probeUsage, Usage } from '../../njs/src/core/usage';
-import { projectRoot } from '../support/config';
+import { projectRoot } from '../../tools/config';
 
 const dir = join(projectRoot, 'test/fixtures/usage');
 const fixture = (f: string) => readFileSync(join(dir, f));

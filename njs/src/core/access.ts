@@ -4,8 +4,13 @@
  *   "*" the key may use every model
  *   a JSON array of model names (canonical names or aliases)
  */
+/** True when the spec allows every model: auth off ("") or a key for all models ("*"). */
+export function allModelsAllowed(spec: string): boolean {
+  return spec === '' || spec === '*';
+}
+
 export function modelAllowed(spec: string, canonical: string, requested: string): boolean {
-  if (spec === '' || spec === '*') return true;
+  if (allModelsAllowed(spec)) return true;
   let list: unknown;
   try {
     list = JSON.parse(spec);

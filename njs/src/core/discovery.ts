@@ -11,8 +11,8 @@
  * - Each alias of a listed model is listed too, with the model's `created` and `owned_by`.
  * - Entries have OpenAI's exact shape {id, object:"model", created, owned_by}.
  */
-import { modelAllowed } from './access';
-import { RouteTable } from './routes';
+import { allModelsAllowed, modelAllowed } from './access';
+import { aliasesByModel, RouteTable } from './routes';
 
 export interface BackendModel {
   id: string;
@@ -146,12 +146,7 @@ export interface Assembled {
 }
 
 export function assembleModels(t: RouteTable, listings: { [upstream: string]: Listing | null }): Assembled {
-  const aliasesOf: { [model: string]: string[] } = Object.create(null);
-  const aliasNames = Object.keys(t.aliases);
-  for (let i = 0; i < aliasNames.length; i++) {
-    const target = t.aliases[aliasNames[i]];
-    (aliasesOf[target] || (aliasesOf[target] = [])).push(aliasNames[i]);
-  }
+  const aliasesOf = aliasesByModel(t);
   const served: { [upstream: string]: { [id: string]: BackendModel } } = Object.create(null);
   const ups = Object.keys(t.upstreams);
   const out: Assembled = { data: [], canonical: Object.create(null), unlisted: [], unrouted: [] };
@@ -192,7 +187,7 @@ export function assembleModels(t: RouteTable, listings: { [upstream: string]: Li
 
 /** The entries the key may use; `spec` is $gw_key_models ("" = auth off = everything). */
 export function filterModels(data: ModelEntry[], canonical: { [id: string]: string }, spec: string): ModelEntry[] {
-  if (spec === '' || spec === '*') return data;
+  if (allModelsAllowed(spec)) return data;
   const out: ModelEntry[] = [];
   for (let i = 0; i < data.length; i++) {
     if (modelAllowed(spec, canonical[data[i].id], data[i].id)) out.push(data[i]);

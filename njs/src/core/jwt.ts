@@ -5,7 +5,7 @@
  * in ngx/jwks.ts. Every check returns a reason for the error log; the client always gets the one
  * invalid_api_key message, and no reason ever contains the token or its signature.
  */
-import { Tier, TIERS } from './keys';
+import { Tier, TIER_ORDER } from './queue';
 
 export type KeyKind = 'secret' | 'RSA' | 'EC';
 
@@ -181,7 +181,7 @@ function copyList(list: ArrayLike<string>): string[] {
 }
 
 function numericDate(v: unknown): number | null {
-  return typeof v === 'number' && isFinite(v) ? v : null;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 /** exp / nbf / iat against `nowSec`, each with the leeway; iss and aud when configured. */
@@ -287,7 +287,7 @@ export function policyFromClaims(c: { [k: string]: unknown }, cfg: JwtConfig): P
   }
   const tier = claimAt(c, names.tier);
   if (tier !== undefined) {
-    if (TIERS.indexOf(tier as Tier) < 0) return { ok: false, reason: 'claim "' + names.tier + '" must be one of ' + TIERS.join(', ') };
+    if (TIER_ORDER.indexOf(tier as Tier) < 0) return { ok: false, reason: 'claim "' + names.tier + '" must be one of ' + TIER_ORDER.join(', ') };
     p.tier = tier as Tier;
   }
   const rpm = claimAt(c, names.rpm);

@@ -4,8 +4,7 @@
  * the client's hands and, once, in the admin API's create/rotate answer.
  */
 
-export type Tier = 'high' | 'normal' | 'low';
-export const TIERS: Tier[] = ['high', 'normal', 'low'];
+import { Tier, TIER_ORDER } from './queue';
 
 export interface KeyRecord {
   /** Public id, safe to log and to name the key in the admin API. */
@@ -131,7 +130,7 @@ export function validateKeyInput(body: unknown, partial: boolean, nowSec: number
     out.burst = b.burst;
   }
   if (b.tier !== undefined) {
-    if (TIERS.indexOf(b.tier as Tier) < 0) return { ok: false, message: '"tier" must be one of ' + TIERS.join(', ') + '.' };
+    if (TIER_ORDER.indexOf(b.tier as Tier) < 0) return { ok: false, message: '"tier" must be one of ' + TIER_ORDER.join(', ') + '.' };
     out.tier = b.tier;
   }
   if (b.expires_at !== undefined && b.expires_in !== undefined) return { ok: false, message: 'Give "expires_at" or "expires_in", not both.' };

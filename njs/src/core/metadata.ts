@@ -4,17 +4,17 @@
  * It reveals no backend address and no backend error text: those are for /readyz and the error log.
  * Models are filtered by the caller's key like /v1/models.
  */
-import { modelAllowed } from './access';
+import { allModelsAllowed, modelAllowed } from './access';
 import { Assembled, Listing, listingState, ListingState, MODELS_TTL_MS } from './discovery';
 import { HealthView, Status } from './health';
-import { Capability, RouteTable } from './routes';
+import { aliasesByModel, CAPABILITIES, Capability, RouteTable } from './routes';
 import { GATEWAY_NAME, GATEWAY_VERSION } from './version';
 
 /** client_max_body_size of `location /v1/` in nginx/gateway-server.conf (a unit test compares). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** The POST endpoints that serve each capability (all under `location /v1/`). */
-export const CAPABILITY_ENDPOINTS: { [c: string]: string[] } = {
+export const CAPABILITY_ENDPOINTS: { [c in Capability]: string[] } = {
   chat: ['/v1/chat/completions'],
   completions: ['/v1/completions'],
   embeddings: ['/v1/embeddings'],
@@ -48,34 +48,37 @@ function seconds(ms: number): number | null {
   return ms > 0 ? Math.floor(ms / 1000) : null;
 }
 
-export function buildMetadata(m: MetadataInput): unknown {
-  const t = m.table;
-  const everything = m.keySpec === '' || m.keySpec === '*';
-  const aliasesOf: { [model: string]: string[] } = Object.create(null);
-  const aliasNames = Object.keys(t.aliases);
-  for (let i = 0; i < aliasNames.length; i++) (aliasesOf[t.aliases[aliasNames[i]]] || (aliasesOf[t.aliases[aliasNames[i]]] = [])).push(aliasNames[i]);
-
+/** The gateway's endpoints: each capability's POST paths (merged per path), then its own GETs. */
+function endpointList(): { path: string; methods: string[]; capabilities: string[] }[] {
   const endpoints: { path: string; methods: string[]; capabilities: string[] }[] = [];
-  const caps = Object.keys(CAPABILITY_ENDPOINTS);
-  for (let i = 0; i < caps.length; i++) {
-    const paths = CAPABILITY_ENDPOINTS[caps[i]];
+  for (let i = 0; i < CAPABILITIES.length; i++) {
+    const paths = CAPABILITY_ENDPOINTS[CAPABILITIES[i]];
     for (let j = 0; j < paths.length; j++) {
       let e = null;
       for (let k = 0; k < endpoints.length; k++) if (endpoints[k].path === paths[j]) e = endpoints[k];
       if (e === null) endpoints.push(e = { path: paths[j], methods: ['POST'], capabilities: [] });
-      e.capabilities.push(caps[i]);
+      e.capabilities.push(CAPABILITIES[i]);
     }
   }
   const gets = ['/v1/models', '/v1/models/{model}', '/v1/metadata', '/health', '/readyz', '/metrics'];
   for (let i = 0; i < gets.length; i++) endpoints.push({ path: gets[i], methods: ['GET'], capabilities: [] });
+  return endpoints;
+}
 
+function maxModelLen(l: Listing | null, name: string): number | null {
+  if (l === null) return null;
+  for (let j = 0; j < l.models.length; j++) if (l.models[j].id === name && l.models[j].max_model_len !== undefined) return l.models[j].max_model_len as number;
+  return null;
+}
+
+/** The models the key may see (by name or by one of their aliases), and whether any listing is stale or missing. */
+function modelList(m: MetadataInput): { models: unknown[]; stale: boolean; partial: boolean } {
+  const t = m.table;
+  const aliasesOf = aliasesByModel(t);
   const listed: { [name: string]: boolean } = Object.create(null);
   for (let i = 0; i < m.assembled.data.length; i++) listed[m.assembled.data[i].id] = true;
-
-  const models: unknown[] = [];
+  const out = { models: [] as unknown[], stale: false, partial: false };
   const names = Object.keys(t.models);
-  let stale = false;
-  let partial = false;
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     const r = t.models[name];
@@ -85,19 +88,17 @@ export function buildMetadata(m: MetadataInput): unknown {
     if (!modelAllowed(m.keySpec, name, name) && aliases.length === 0) continue;
     const l = m.listings[r.upstream] || null;
     const state: ListingState = listed[name] ? listingState(l) : 'missing';
-    if (state === 'stale') stale = true;
-    if (state === 'missing') partial = true;
-    let maxLen: number | null = null;
-    if (l !== null) for (let j = 0; j < l.models.length; j++) if (l.models[j].id === name && l.models[j].max_model_len !== undefined) maxLen = l.models[j].max_model_len as number;
+    if (state === 'stale') out.stale = true;
+    if (state === 'missing') out.partial = true;
     const up = m.health.upstreams[r.upstream];
     const status: Status = up !== undefined ? up.status : 'unknown';
-    models.push({
+    out.models.push({
       id: name,
       aliases: aliases,
       upstream: r.upstream,
       capabilities: r.capabilities,
       endpoints: endpointsOf(r.capabilities),
-      max_model_len: maxLen,
+      max_model_len: maxModelLen(l, name),
       limits: {
         max_inflight: r.max_inflight > 0 ? r.max_inflight : null,
         max_queue: r.max_queue,
@@ -107,7 +108,11 @@ export function buildMetadata(m: MetadataInput): unknown {
       listing: state,
     });
   }
+  return out;
+}
 
+function upstreamList(m: MetadataInput): unknown[] {
+  const t = m.table;
   const upstreams: unknown[] = [];
   const ups = Object.keys(t.upstreams);
   for (let i = 0; i < ups.length; i++) {
@@ -128,22 +133,27 @@ export function buildMetadata(m: MetadataInput): unknown {
       },
     });
   }
+  return upstreams;
+}
 
+export function buildMetadata(m: MetadataInput): unknown {
+  const models = modelList(m);
   return {
     object: 'gateway.metadata',
     schema_version: 1,
     gateway: { name: GATEWAY_NAME, version: GATEWAY_VERSION, nginx: m.nginxVersion, njs: m.njsVersion },
     generated_at: Math.floor(m.now / 1000),
-    endpoints: endpoints,
+    endpoints: endpointList(),
     limits: { max_body_bytes: MAX_BODY_BYTES },
     discovery: {
       cache_ttl_s: MODELS_TTL_MS / 1000,
-      stale: stale,
-      partial: partial,
-      unrouted: everything ? m.assembled.unrouted : [],
+      stale: models.stale,
+      partial: models.partial,
+      // Names the backends serve but nobody routes are configuration detail: only for an all-models key.
+      unrouted: allModelsAllowed(m.keySpec) ? m.assembled.unrouted : [],
     },
     health: { active: m.health.active, checked_at: m.health.checked_at },
-    models: models,
-    upstreams: upstreams,
+    models: models.models,
+    upstreams: upstreamList(m),
   };
 }

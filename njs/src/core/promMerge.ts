@@ -21,7 +21,7 @@ interface MergedFamily {
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const SUFFIXES = ['_bucket', '_sum', '_count', '_total', '_created', '_info', '_gsum', '_gcount'];
 
-function escape(v: string): string {
+function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -62,7 +62,7 @@ export function mergeBackendMetrics(sources: BackendText[]): string {
   }
   for (let s = 0; s < sources.length; s++) {
     const src = sources[s];
-    const extra = 'gw_upstream="' + escape(src.upstream) + '",gw_server="' + escape(src.server) + '"';
+    const extra = 'gw_upstream="' + escapeLabel(src.upstream) + '",gw_server="' + escapeLabel(src.server) + '"';
     const lines = src.text.split('\n');
     let current: string | null = null;
     for (let i = 0; i < lines.length; i++) {

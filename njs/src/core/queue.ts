@@ -14,6 +14,7 @@
  * `agingMs`; then it competes as an equal, so a flood of high-tier work cannot starve the rest.
  */
 
+/** A key's priority class (core/keys.ts validates it); TIER_ORDER lists them highest first. */
 export type Tier = 'high' | 'normal' | 'low';
 export const TIER_ORDER: Tier[] = ['high', 'normal', 'low'];
 

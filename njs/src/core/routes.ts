@@ -5,6 +5,12 @@
  */
 
 export type Capability = 'chat' | 'completions' | 'embeddings' | 'vision' | 'audio' | 'rerank';
+/**
+ * Every capability a model may declare. Also listed, for their own readers, by scripts/gen-config.mjs
+ * (validation), nginx/metadata-schema.json and core/metadata.ts CAPABILITY_ENDPOINTS; a unit test
+ * (test/unit/concepts.test.ts) keeps all of them equal to this one.
+ */
+export const CAPABILITIES: Capability[] = ['chat', 'completions', 'embeddings', 'vision', 'audio', 'rerank'];
 
 export interface ModelRoute {
   upstream: string;
@@ -46,4 +52,26 @@ export function resolveModel(t: RouteTable, name: string): Resolved {
     if (own.call(t.models, canonical)) return { ok: true, model: canonical, route: t.models[canonical], alias: true };
   }
   return { ok: false };
+}
+
+/** The aliases of each canonical model name (the inverse of `t.aliases`), in table order. */
+export function aliasesByModel(t: RouteTable): { [model: string]: string[] } {
+  const out: { [model: string]: string[] } = Object.create(null);
+  const names = Object.keys(t.aliases);
+  for (let i = 0; i < names.length; i++) {
+    const target = t.aliases[names[i]];
+    (out[target] || (out[target] = [])).push(names[i]);
+  }
+  return out;
+}
+
+/**
+ * The Authorization value for the gateway's requests to an upstream: "Bearer <its own key>" when
+ * gateway.json names an api_key_env that is set (nginx's `env` directive passes it to njs), else "".
+ */
+export function upstreamBearer(t: RouteTable, upstream: string, env: { [name: string]: string | undefined }): string {
+  const u = own.call(t.upstreams, upstream) ? t.upstreams[upstream] : undefined;
+  const name = u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
+  const key = name !== '' ? env[name] : undefined;
+  return typeof key === 'string' && key !== '' ? 'Bearer ' + key : '';
 }

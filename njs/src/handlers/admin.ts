@@ -14,7 +14,8 @@
 import { applyUpdate, ID_RULE, KeyRecord, newRecord, publicView, validateKeyInput, validKeyId } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { adminHandler } from '../ngx/adminAuth';
-import { create, ensureLoaded, exclusive, findById, list, loadIfNeeded, LOCK_WAIT_MS, nowSec, persist, randomToken, revoke, sha256hex, update } from '../ngx/keyStore';
+import { create, ensureLoaded, exclusive, findById, list, loadIfNeeded, LOCK_WAIT_MS, nowSec, persist, randomToken, revoke, sha256hex, update, warnProblems } from '../ngx/keyStore';
+import { logFailure, requestLogger } from '../ngx/log';
 import { replyError, replyJson } from '../ngx/reply';
 
 function parseBody(r: NginxHTTPRequest): { ok: true; value: unknown } | { ok: false } {
@@ -62,7 +63,7 @@ function saved(r: NginxHTTPRequest, status: number, body: { [k: string]: unknown
   try {
     if (!persist()) body.persisted = false; // no GW_STATE_DIR: the change lasts until nginx restarts
   } catch (e) {
-    r.error('gw: admin: could not write the key state file (GW_STATE_DIR must be writable by the nginx workers and by nobody else): ' + String(e));
+    requestLogger(r).error('admin: could not write the key state file (GW_STATE_DIR must be writable by the nginx workers and by nobody else): ' + String(e));
     body.persisted = false;
   }
   return { status: status, body: body };
@@ -75,8 +76,7 @@ function saved(r: NginxHTTPRequest, status: number, body: { [k: string]: unknown
  */
 function change(r: NginxHTTPRequest, fn: () => Outcome): void {
   exclusive(LOCK_WAIT_MS, function (): Outcome {
-    const problems = loadIfNeeded();
-    for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
+    warnProblems(requestLogger(r), loadIfNeeded());
     return fn();
   }).then(function (res) {
     if (!res.ok) {
@@ -87,7 +87,7 @@ function change(r: NginxHTTPRequest, fn: () => Outcome): void {
     if ('error' in out) replyError(r, out.error);
     else replyJson(r, out.status, JSON.stringify(out.body));
   }).catch(function (e) {
-    r.error('gw: admin failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+    logFailure(requestLogger(r), 'admin', e);
     replyError(r, gwError('internal_error'));
   });
 }
@@ -118,78 +118,43 @@ function isError(x: KeyRecord | GwError): x is GwError {
   return (x as GwError).body !== undefined && (x as GwError).status !== undefined;
 }
 
-export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void {
-  const m = /^\/admin\/keys(?:\/([^/]+)(\/rotate)?)?\/?$/.exec(r.uri);
-  if (!m) {
-    replyError(r, gwError('not_found', 'Unknown admin endpoint. See docs/api-keys.md.'));
-    return;
-  }
-  const id = m[1];
-  const rotate = m[2] !== undefined;
-  const method = r.method;
-  if (id !== undefined && !validKeyId(id)) {
-    replyError(r, gwError('invalid_request', 'Key ids are ' + ID_RULE + '.'));
-    return;
-  }
+function listKeys(r: NginxHTTPRequest): void {
+  warnProblems(requestLogger(r), ensureLoaded());
+  replyJson(r, 200, JSON.stringify({ object: 'list', data: list().map(publicView) }));
+}
 
-  if (id === undefined) {
-    if (method === 'GET') {
-      const problems = ensureLoaded();
-      for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
-      replyJson(r, 200, JSON.stringify({ object: 'list', data: list().map(publicView) }));
-      return;
-    }
-    if (method !== 'POST') {
-      r.headersOut['Allow'] = 'GET, POST';
-      replyError(r, gwError('method_not_allowed'));
-      return;
-    }
-    createKey(r);
-    return;
-  }
+function getKey(r: NginxHTTPRequest, id: string): void {
+  warnProblems(requestLogger(r), ensureLoaded());
+  const rec = findById(id);
+  if (rec === null) replyError(r, gwError('key_not_found'));
+  else replyJson(r, 200, JSON.stringify(publicView(rec)));
+}
 
-  if (rotate) {
-    if (method !== 'POST') {
-      r.headersOut['Allow'] = 'POST';
-      replyError(r, gwError('method_not_allowed'));
-      return;
-    }
-    const secret = newSecret();
-    const hash = sha256hex(secret);
-    change(r, function (): Outcome {
-      const rec = writable(id);
-      if (isError(rec)) return { error: rec };
-      const next = applyUpdate(rec, {});
-      next.hash = hash;
-      if (!update(next)) return { error: gwError('key_not_found') };
-      const out = publicView(next);
-      out.key = secret;
-      return saved(r, 200, out);
-    });
-    return;
-  }
-  if (method === 'GET') {
-    const problems = ensureLoaded();
-    for (let i = 0; i < problems.length; i++) r.warn('gw: keys: ' + problems[i]);
-    const rec = findById(id);
-    if (rec === null) replyError(r, gwError('key_not_found'));
-    else replyJson(r, 200, JSON.stringify(publicView(rec)));
-    return;
-  }
-  if (method === 'DELETE') {
-    change(r, function (): Outcome {
-      const rec = writable(id);
-      if (isError(rec)) return { error: rec };
-      revoke(id);
-      return saved(r, 200, { id: id, object: 'api_key', deleted: true });
-    });
-    return;
-  }
-  if (method !== 'PATCH') {
-    r.headersOut['Allow'] = 'GET, PATCH, DELETE';
-    replyError(r, gwError('method_not_allowed'));
-    return;
-  }
+function rotateKey(r: NginxHTTPRequest, id: string): void {
+  const secret = newSecret();
+  const hash = sha256hex(secret);
+  change(r, function (): Outcome {
+    const rec = writable(id);
+    if (isError(rec)) return { error: rec };
+    const next = applyUpdate(rec, {});
+    next.hash = hash;
+    if (!update(next)) return { error: gwError('key_not_found') };
+    const out = publicView(next);
+    out.key = secret;
+    return saved(r, 200, out);
+  });
+}
+
+function deleteKey(r: NginxHTTPRequest, id: string): void {
+  change(r, function (): Outcome {
+    const rec = writable(id);
+    if (isError(rec)) return { error: rec };
+    revoke(id);
+    return saved(r, 200, { id: id, object: 'api_key', deleted: true });
+  });
+}
+
+function patchKey(r: NginxHTTPRequest, id: string): void {
   const input = keyInput(r, true);
   if (input === null) return;
   change(r, function (): Outcome {
@@ -199,4 +164,38 @@ export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void 
     if (!update(next)) return { error: gwError('key_not_found') };
     return saved(r, 200, publicView(next));
   });
+}
+
+type Method = (r: NginxHTTPRequest, id: string) => void;
+
+/** The methods of each admin resource, in the order the Allow header names them. */
+const COLLECTION: { [method: string]: Method } = { GET: listKeys, POST: createKey };
+const ROTATE: { [method: string]: Method } = { POST: rotateKey };
+const ITEM: { [method: string]: Method } = { GET: getKey, PATCH: patchKey, DELETE: deleteKey };
+
+function dispatch(r: NginxHTTPRequest, methods: { [method: string]: Method }, id: string): void {
+  if (!Object.prototype.hasOwnProperty.call(methods, r.method)) {
+    r.headersOut['Allow'] = Object.keys(methods).join(', ');
+    replyError(r, gwError('method_not_allowed'));
+    return;
+  }
+  methods[r.method](r, id);
+}
+
+export const admin = adminHandler('admin', function (r: NginxHTTPRequest): void {
+  const m = /^\/admin\/keys(?:\/([^/]+)(\/rotate)?)?\/?$/.exec(r.uri);
+  if (!m) {
+    replyError(r, gwError('not_found', 'Unknown admin endpoint. See docs/api-keys.md.'));
+    return;
+  }
+  const id = m[1];
+  if (id === undefined) {
+    dispatch(r, COLLECTION, '');
+    return;
+  }
+  if (!validKeyId(id)) {
+    replyError(r, gwError('invalid_request', 'Key ids are ' + ID_RULE + '.'));
+    return;
+  }
+  dispatch(r, m[2] !== undefined ? ROTATE : ITEM, id);
 });

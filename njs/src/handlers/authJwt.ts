@@ -15,10 +15,12 @@
  * token or its signature.
  */
 import { gwError, GwError } from '../core/errors';
+import { errorText } from '../core/logText';
 import { candidateKeys } from '../core/jwks';
 import { algSpec, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, logQuoted, parseJwt, policyFromClaims } from '../core/jwt';
 import { checkRate } from '../core/rateLimit';
 import { numberDict } from '../ngx/counter';
+import { logFailure, requestLogger } from '../ngx/log';
 import { currentKeys, hsSecret, jwtEnabled, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
 import { sharedRoutes } from '../ngx/table';
 import { setVar } from '../ngx/vars';
@@ -46,7 +48,7 @@ export function authJwt(r: NginxHTTPRequest): string {
     // nginx reads the verdict as a string only after the chain has settled.
     return verdict(r, token) as unknown as string;
   } catch (e) {
-    r.error('gw: authJwt failed: ' + String(e));
+    logFailure(requestLogger(r), 'authJwt', e);
     setVar(r, 'gw_auth_error', gwError('invalid_api_key', INVALID).body);
     setVar(r, 'gw_error_code', 'invalid_api_key');
     return '401';
@@ -63,7 +65,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     out.v = String(e.status);
   }
   function invalid(reason: string): void {
-    r.warn('gw: jwt: refused: ' + reason);
+    requestLogger(r).warn('jwt: refused: ' + reason);
     refuse(gwError('invalid_api_key', INVALID));
   }
   const cfg = jwtConfig();
@@ -115,14 +117,14 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
   if (spec.kind === 'secret') {
     const s = hsSecret();
     if (s.problem !== '') {
-      r.warn('gw: jwt: ' + s.problem);
+      requestLogger(r).warn('jwt: ' + s.problem);
       invalid(jwt.alg + ' token without a usable secret');
       return out;
     }
     verified = verifyHmac(spec, s.secret, jwt.signingInput, sig);
   } else {
     const ks = currentKeys();
-    for (let i = 0; i < ks.problems.length; i++) r.warn('gw: jwks: ' + ks.problems[i]);
+    for (let i = 0; i < ks.problems.length; i++) requestLogger(r).warn('jwks: ' + ks.problems[i]);
     const keys = candidateKeys(ks.keys, jwt.alg, jwt.kid);
     if (keys.length === 0) {
       if (jwt.kid !== '' || ks.keys.length === 0) noteUnknownKid();
@@ -136,7 +138,7 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     rememberVerified(digest);
     admit();
   }).catch(function (e) {
-    r.error('gw: jwt: verification failed: ' + String(e));
+    requestLogger(r).error('jwt: verification failed: ' + errorText(e));
     refuse(gwError('invalid_api_key', INVALID));
   });
   return out;

@@ -8,16 +8,18 @@
 import { jwksDue } from '../core/jwks';
 import { JWT_DEFAULTS, JwtConfig } from '../core/jwt';
 import { jwksFile, jwksUrl, markTry, refreshState, storeJwks, syncJwksFile } from '../ngx/jwks';
+import { logFailure, makeLogger } from '../ngx/log';
 import { sharedRoutes } from '../ngx/table';
 
 const MAX_JWKS_BYTES = 262144;
 
 export async function jwksRefresh(s: NginxPeriodicSession): Promise<void> {
   void s;
+  const log = makeLogger(ngx);
   try {
     if (jwksFile() !== '') {
       const problems = syncJwksFile();
-      for (let i = 0; i < problems.length; i++) ngx.log(ngx.WARN, 'gw: jwks: ' + problems[i]);
+      for (let i = 0; i < problems.length; i++) log.warn('jwks: ' + problems[i]);
       return;
     }
     const url = jwksUrl();
@@ -34,13 +36,13 @@ export async function jwksRefresh(s: NginxPeriodicSession): Promise<void> {
       if (res.status !== 200) throw new Error('HTTP ' + res.status);
       text = await res.text();
     } catch (e) {
-      ngx.log(ngx.WARN, 'gw: jwks: fetching GW_JWKS_URL (' + why + ') failed: ' + String(e) + '; the previous key set is kept');
+      log.warn('jwks: fetching GW_JWKS_URL (' + why + ') failed: ' + String(e) + '; the previous key set is kept');
       return;
     }
     const r = storeJwks(text, 'url');
-    for (let i = 0; i < r.problems.length; i++) ngx.log(ngx.WARN, 'gw: jwks: GW_JWKS_URL: ' + r.problems[i]);
-    if (r.stored > 0) ngx.log(ngx.INFO, 'gw: jwks: ' + r.stored + ' keys from GW_JWKS_URL (' + why + ')');
+    for (let i = 0; i < r.problems.length; i++) log.warn('jwks: GW_JWKS_URL: ' + r.problems[i]);
+    if (r.stored > 0) log.info('jwks: ' + r.stored + ' keys from GW_JWKS_URL (' + why + ')');
   } catch (e) {
-    ngx.log(ngx.ERR, 'gw: jwksRefresh failed: ' + String(e));
+    logFailure(log, 'jwksRefresh', e);
   }
 }

@@ -4,8 +4,8 @@
  * Runs on worker 0, under the key store's lock like every admin change (keyStore.ts), so a file
  * change and an admin call never interleave; when the lock stays busy it tries again next round.
  */
-import { exclusive, loadIfNeeded, syncSource } from '../ngx/keyStore';
-import { makeLogger } from '../ngx/log';
+import { exclusive, loadIfNeeded, syncSource, warnProblems } from '../ngx/keyStore';
+import { logFailure, makeLogger } from '../ngx/log';
 
 /** Well inside the 5 s interval: nginx cancels a round still running when the next one is due. */
 const SYNC_LOCK_WAIT_MS = 2000;
@@ -16,8 +16,8 @@ export function keySync(): Promise<void> {
     return loadIfNeeded().concat(syncSource('file', false), syncSource('admin', false));
   }).then(function (res) {
     if (!res.ok) return;
-    for (let i = 0; i < res.value.length; i++) log.warn('keys: ' + res.value[i]);
+    warnProblems(log, res.value);
   }).catch(function (e) {
-    log.error('keySync failed: ' + String(e));
+    logFailure(log, 'keySync', e);
   });
 }

@@ -10,10 +10,12 @@
  * Reads: $gw_key_models. Writes: $gw_error_code.
  * Returns: 200, 404 model_not_found, 405 method_not_allowed, 500 internal_error.
  */
+import { allModelsAllowed } from '../core/access';
 import { assembleModels, filterModels, listBody, MODELS_ON_DEMAND_MS } from '../core/discovery';
 import { gwError, modelNotFound } from '../core/errors';
 import { cachedList, discoveryDict, readListing, readListings, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
+import { logFailure, requestLogger } from '../ngx/log';
 import { onlyGet, replyError, replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
@@ -47,7 +49,7 @@ async function serve(r: NginxHTTPRequest, d: NgxSharedDict<string>): Promise<voi
     replyError(r, gwError('model_not_found', 'Give a model id: GET /v1/models/{model}.'));
     return;
   }
-  if (id === null && (spec === '' || spec === '*') && cached.body !== undefined) {
+  if (id === null && allModelsAllowed(spec) && cached.body !== undefined) {
     replyJson(r, 200, cached.body);
     return;
   }
@@ -71,12 +73,12 @@ export function models(r: NginxHTTPRequest): void {
     if (!onlyGet(r)) return;
     const d = discoveryDict();
     if (d === undefined) {
-      r.error('gw: models failed: ' + missingZone('gw_discovery').message);
+      requestLogger(r).error('models failed: ' + missingZone('gw_discovery').message);
       replyError(r, gwError('internal_error'));
       return;
     }
     serve(r, d).catch(function (e) {
-      r.error('gw: models failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+      logFailure(requestLogger(r), 'models', e);
       replyError(r, gwError('internal_error'));
     });
   });

@@ -4,7 +4,7 @@
  * fills it. ngx.fetch needs literal IP:port servers, or a `resolver` for host names.
  */
 import { assembleModels, Assembled, decodeListing, Listing, listBody, nextListing, parseBackendModels, ServerAnswer } from '../core/discovery';
-import { RouteTable } from '../core/routes';
+import { RouteTable, upstreamBearer } from '../core/routes';
 
 const ZONE = 'gw_discovery';
 const LIST = 'list';
@@ -40,10 +40,8 @@ function errorText(e: unknown): string {
  * to njs with nginx's `env` directive).
  */
 export function backendHeaders(t: RouteTable, upstream: string): { [name: string]: string } {
-  const u = t.upstreams[upstream];
-  const name = u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
-  const key = name !== '' ? process.env[name] : undefined;
-  return typeof key === 'string' && key !== '' ? { Authorization: 'Bearer ' + key } : {};
+  const bearer = upstreamBearer(t, upstream, process.env);
+  return bearer !== '' ? { Authorization: bearer } : {};
 }
 
 function fetchServer(addr: string, headers: { [name: string]: string }): Promise<ServerAnswer> {

@@ -21,6 +21,8 @@
 import cr from 'crypto';
 import fs from 'fs';
 import { currentRecord, FileFacts, KeyRecord, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
+import { LOG_PREFIX } from '../core/logText';
+import { Logger } from './log';
 import { missingZone } from '../core/zones';
 
 function dict(): NgxSharedDict<string> {
@@ -84,9 +86,13 @@ export function findByHash(hash: string): KeyRecord | null {
 export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): KeyRecord | null {
   const rec = findByHash(hash);
   if (rec !== null || dict().get('meta:loaded') === '1') return rec;
-  const problems = ensureLoaded();
-  for (let i = 0; i < problems.length; i++) log.warn('gw: keys: ' + problems[i]);
+  warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
   return findByHash(hash);
+}
+
+/** Writes what loading the key files found wrong to the error log, one warning each. */
+export function warnProblems(log: Pick<Logger, 'warn'>, problems: string[]): void {
+  for (let i = 0; i < problems.length; i++) log.warn('keys: ' + problems[i]);
 }
 
 export function findById(id: string): KeyRecord | null {

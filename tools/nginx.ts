@@ -6,7 +6,15 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { FAILED_LINE } from '../njs/src/core/logText';
 import { NginxRuntime } from './findNginx';
+
+/**
+ * error.log lines that mean something broke: [alert], [emerg], a crashed worker, an njs exception,
+ * or a gateway handler that threw (the gateway's own format, core/logText.ts). The tests'
+ * clean-log check (test/support/useGateway.ts) and the bench both use it.
+ */
+export const BAD_LOG = new RegExp('\\[alert\\]|\\[emerg\\]|exited on signal|js exception|SyntaxError|' + FAILED_LINE.source);
 
 export interface NginxHandle {
   prefix: string;
@@ -74,6 +82,16 @@ const liveMasters = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of liveMasters) c.kill('SIGKILL');
 });
+
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,8 @@
  *   x-mock-backend      the backend's name          x-body-sha256  hash of the request body it got
  *   x-body-bytes        length of that body          x-mock-model   the "model" it parsed
  * Test controls, per request header: x-mock-latency-ms, x-mock-status (answer with that status),
- * x-mock-chunks and x-mock-chunk-delay-ms (SSE shape).
+ * x-mock-chunks and x-mock-chunk-delay-ms (SSE shape), x-mock-hold: <name> (the request waits at the
+ * backend, holding its slot, until the test calls openHold(name)).
  * maxConcurrency makes it queue like vLLM's scheduler (--max-num-seqs): at most N requests are
  * processed at once, the rest wait in FIFO order; stats.peakInflight records the most seen at once.
  */
@@ -51,6 +52,8 @@ export interface MockVllm {
   stats: MockStats;
   options: MockOptions;
   resetStats(): void;
+  /** Lets every request sent with `x-mock-hold: name` (before or after this call) answer. */
+  openHold(name: string): void;
   close(): Promise<void>;
 }
 
@@ -86,7 +89,7 @@ export function mockEmbedding(i: number): number[] {
 function encodeEmbedding(v: number[], format: unknown): number[] | string {
   if (format !== 'base64') return v;
   const buf = Buffer.alloc(v.length * 4);
-  v.forEach((x, i) => buf.writeFloatLE(x, i * 4));
+  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i], i * 4);
   return buf.toString('base64');
 }
 
@@ -118,6 +121,15 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
   const waiters: (() => void)[] = [];
   let running = 0;
   const created = 1700000000;
+  const holds: Record<string, { open: Promise<void>; release: () => void }> = {};
+  function hold(name: string): { open: Promise<void>; release: () => void } {
+    if (!holds[name]) {
+      let release = () => {};
+      const open = new Promise<void>((res) => { release = res; });
+      holds[name] = { open, release };
+    }
+    return holds[name];
+  }
 
   async function acquire(): Promise<void> {
     const cap = options.maxConcurrency;
@@ -218,6 +230,8 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
     stats.inflight++;
     stats.peakInflight = Math.max(stats.peakInflight, stats.inflight);
     try {
+      const held = req.headers['x-mock-hold'];
+      if (typeof held === 'string') await hold(held).open;
       const latency = Number(req.headers['x-mock-latency-ms'] ?? options.latencyMs ?? 0);
       const pt = promptTokens(body.length);
       if (path === '/v1/embeddings') {
@@ -298,6 +312,9 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
     options,
     resetStats() {
       stats.requests = 0; stats.peakInflight = stats.inflight; stats.byPath = {}; stats.recentHeaders = []; stats.aborted = 0;
+    },
+    openHold(name: string) {
+      hold(name).release();
     },
     close() {
       return new Promise((resolve) => {

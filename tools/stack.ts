@@ -8,7 +8,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderConfigObject } from '../../scripts/gen-config.mjs';
+import { renderConfigObject } from '../scripts/gen-config.mjs';
 import { distDir, NGINX_ENV, nginxDir, renderNginxConf, RenderOptions } from './config';
 import { findNginx, NginxRuntime } from './findNginx';
 import { MockOptions, MockVllm, startMockVllm } from './mockVllm';

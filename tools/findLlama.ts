@@ -24,7 +24,7 @@ export interface LlamaRuntime {
 
 export type LlamaFound = { ok: true; rt: LlamaRuntime } | { ok: false; reason: string };
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export function llamaCacheDir(): string {
   return process.env.GW_LLAMA_CACHE || join(homedir(), '.cache/njs-gateway/llama');

@@ -31,7 +31,7 @@ export interface NginxRuntime {
   suite: string | null;
 }
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const SUITES = ['trixie', 'sid'];
 
