@@ -10,9 +10,8 @@
  */
 import { authenticate, presentedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
-import { checkRate } from '../core/rateLimit';
-import { numberDict } from '../ngx/counter';
 import { lookup, nowSec, sha256hex } from '../ngx/keyStore';
+import { grant } from '../ngx/policy';
 import { getVar, setVar } from '../ngx/vars';
 
 /** The only value nginx lets through (`if ($gw_auth != ok)` in gateway-server.conf). */
@@ -43,20 +42,8 @@ export function auth(r: NginxHTTPRequest): string {
     const record = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
     const d = authenticate(presented, record, nowSec());
     if (!d.ok) return refuse(r, gwError(d.code, d.message));
-    const k = d.record;
-    setVar(r, 'gw_key_id', k.id);
-    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
-    setVar(r, 'gw_tier', k.tier);
-    if (k.rpm > 0 || k.burst > 0) {
-      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
-      if (!rate.ok) {
-        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
-        return refuse(r, gwError('rate_limit_exceeded', 'Rate limit reached for this API key (' +
-          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
-          '). Retry after ' + rate.retryAfterSec + ' s.'));
-      }
-    }
-    return PASS;
+    const limited = grant(r, d.record, 'API key');
+    return limited !== null ? refuse(r, limited) : PASS;
   } catch (e) {
     r.error('gw: auth failed: ' + String(e));
     return refuse(r, gwError('internal_error'));

@@ -18,9 +18,8 @@ import { gwError, GwError } from '../core/errors';
 import { errorText } from '../core/logText';
 import { candidateKeys } from '../core/jwks';
 import { algSpec, checkClaims, JWT_DEFAULTS, JwtConfig, jwtCandidate, logQuoted, parseJwt, policyFromClaims } from '../core/jwt';
-import { checkRate } from '../core/rateLimit';
-import { numberDict } from '../ngx/counter';
 import { logFailure, requestLogger } from '../ngx/log';
+import { grant } from '../ngx/policy';
 import { currentKeys, hsSecret, jwtEnabled, noteUnknownKid, recentlyVerified, rememberVerified, tokenDigest, verifyAsymmetric, verifyHmac } from '../ngx/jwks';
 import { sharedRoutes } from '../ngx/table';
 import { setVar } from '../ngx/vars';
@@ -86,19 +85,8 @@ function verdict(r: NginxHTTPRequest, token: string): Verdict {
     if (why !== '') return invalid(why);
     const pol = policyFromClaims(jwt.claims, cfg);
     if (!pol.ok) return invalid(pol.reason);
-    const k = pol.policy;
-    setVar(r, 'gw_key_id', k.id);
-    setVar(r, 'gw_key_models', k.models === '*' ? '*' : JSON.stringify(k.models));
-    setVar(r, 'gw_tier', k.tier);
-    if (k.rpm > 0 || k.burst > 0) {
-      const rate = checkRate(numberDict('gw_rate'), k.id, k.rpm, k.burst, Date.now());
-      if (!rate.ok) {
-        setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
-        return refuse(gwError('rate_limit_exceeded', 'Rate limit reached for this token (' +
-          (rate.limit === 'rpm' ? k.rpm + ' requests per minute' : k.burst + ' requests per second') +
-          '). Retry after ' + rate.retryAfterSec + ' s.'));
-      }
-    }
+    const limited = grant(r, pol.policy, 'token');
+    if (limited !== null) return refuse(limited);
     out.v = 'ok';
   }
   const digest = tokenDigest(token);

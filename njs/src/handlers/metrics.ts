@@ -23,6 +23,7 @@ import { metricsDict } from '../ngx/metricsStore';
 import { queueSnapshotOf } from '../ngx/slots';
 import { replyError } from '../ngx/reply';
 import { routes } from '../ngx/table';
+import { errorText } from '../core/logText';
 
 function scrapeSamples(now: number): Sample[] {
   const out: Sample[] = [];
@@ -108,7 +109,7 @@ export function metrics(r: NginxHTTPRequest): void {
       return;
     }
     render(r).catch(function (e) {
-      r.error('gw: metrics failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+      r.error('gw: metrics failed: ' + errorText(e));
       replyError(r, gwError('internal_error'));
     });
   });

@@ -16,6 +16,7 @@ import { needsRefresh } from '../core/discovery';
 import { backendHeaders, cachedList, discoveryDict, readListing, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
 import { healthDict, readServer, serverKey, TICK, upstreamKey } from '../ngx/health';
 import { routes } from '../ngx/table';
+import { errorText } from '../core/logText';
 
 function probe(addr: string, headers: { [name: string]: string }): Promise<{ result: ProbeResult; error: string }> {
   return ngx.fetch('http://' + addr + '/health', { method: 'GET', headers: headers })
@@ -71,6 +72,6 @@ export async function refresh(): Promise<void> {
     if (d !== undefined && (listings > 0 || cachedList(d).body === undefined)) rebuildList(d, routes);
     if (h !== undefined) h.set(TICK, Date.now());
   } catch (e) {
-    ngx.log(ngx.ERR, 'gw: refresh failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+    ngx.log(ngx.ERR, 'gw: refresh failed: ' + errorText(e));
   }
 }

@@ -14,11 +14,12 @@
 import { EndFacts, parseEndFacts } from '../core/endFacts';
 import { recordRequestMetrics } from '../ngx/metricsRecorder';
 import { recordUsage } from '../ngx/usageStore';
+import { errorText } from '../core/logText';
 
 type EndRequest = Pick<NginxHTTPRequest, 'variables' | 'error'>;
 
 function fail(r: EndRequest, name: string, e: unknown): void {
-  r.error('gw: ' + name + ' failed in requestEnd: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+  r.error('gw: ' + name + ' failed in requestEnd: ' + errorText(e));
 }
 
 export function requestEnd(r: EndRequest): string {

@@ -21,7 +21,7 @@ import { gwError, modelNotFound } from '../core/errors';
 import { findModel, scanModel } from '../core/modelScan';
 import { bodyKind, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
-import { resolveModel } from '../core/routes';
+import { resolveModel, upstreamBearer } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { readBody } from '../ngx/body';
 import { guard } from '../ngx/guard';
@@ -36,10 +36,8 @@ import { getVar, setVar, setVarBytes } from '../ngx/vars';
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
 function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
-  const up = sharedRoutes().upstreams[upstream];
-  const name = up !== undefined ? up.api_key_env : '';
-  const key = name !== '' ? process.env[name] : undefined;
-  if (typeof key === 'string' && key !== '') return 'Bearer ' + key;
+  const own = upstreamBearer(sharedRoutes(), upstream, process.env);
+  if (own !== '') return own;
   if (getVar(r, 'gw_auth_mode') === 'off') {
     const h = r.headersIn['Authorization'];
     return h !== undefined ? h : '';

@@ -15,6 +15,7 @@
  */
 import { feedUsage, newUsageScanner, UsageScanner } from '../core/usage';
 import { setVar } from '../ngx/vars';
+import { errorText } from '../core/logText';
 
 // The scanner of the response being filtered. njs's own engine gives each request a fresh VM, but
 // QuickJS reuses a context for later requests (js_context_reuse, 128 by default), so module state
@@ -75,6 +76,6 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
       v.gw_total_tokens = '' + u.total;
     }
   } catch (e) {
-    r.error('gw: usage failed: ' + String(e && (e as Error).stack ? (e as Error).stack : e));
+    r.error('gw: usage failed: ' + errorText(e));
   }
 }
