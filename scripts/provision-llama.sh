@@ -39,15 +39,10 @@ command -v dpkg >/dev/null || { echo "provision-llama: dpkg not found; install l
 
 # A half-unpacked root from an interrupted run would mix versions: start clean.
 rm -rf "$ROOT" "$CACHE/debs" "$CACHE/bin"
-mkdir -p "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial" "$CACHE/debs" "$ROOT" "$CACHE/bin"
-SRC="$CACHE/apt/sources.list"
-MIRROR="${GW_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-echo "deb $MIRROR $SUITE main" > "$SRC"
-APT_OPTS=(-o "Dir::Etc::SourceList=$SRC" -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::State::Lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt"
-  -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+mkdir -p "$CACHE/debs" "$ROOT" "$CACHE/bin"
 echo "provision-llama: fetching $SUITE package lists into $CACHE" >&2
-apt-get "${APT_OPTS[@]}" -qq update >&2
+. "$(dirname "$0")/debian-apt.sh"
+debian_apt_init "$CACHE" "$SUITE"
 cd "$CACHE/debs"
 for p in $PKGS; do
   if ! apt-get "${APT_OPTS[@]}" -qq download "$p" >&2; then

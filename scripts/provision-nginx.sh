@@ -57,16 +57,10 @@ if ok_cache; then
   exit 0
 fi
 
-mkdir -p "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial" "$CACHE/debs" "$ROOT" "$CACHE/bin"
-SRC="$CACHE/apt/sources.list"
-MIRROR="${GW_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-echo "deb $MIRROR $SUITE main" > "$SRC"
-APT_OPTS=(-o "Dir::Etc::SourceList=$SRC" -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::State::Lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt"
-  -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
-# Debian's archive key ships with every Debian/Ubuntu (debian-archive-keyring); the suites are signed by it.
+mkdir -p "$CACHE/debs" "$ROOT" "$CACHE/bin"
 echo "provision-nginx: provisioning Debian $SUITE nginx + njs: fetching package lists into $CACHE" >&2
-apt-get "${APT_OPTS[@]}" -qq update >&2
+. "$(dirname "$0")/debian-apt.sh"
+debian_apt_init "$CACHE" "$SUITE"
 cd "$CACHE/debs"
 
 declare -A SEEN=()

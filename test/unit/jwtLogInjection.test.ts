@@ -3,39 +3,18 @@
  * holding CR/LF must not end the error-log line and forge the next one (a fake [alert], or a line
  * a log pipeline trusts). gw.authJwt with fakes for r and ngx, as in authJwt.test.ts.
  */
-import { createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JWT_DEFAULTS, parseJwt } from '../../njs/src/core/jwt';
+import { hsToken, loadAuthJwt, useJwtGlobals } from '../support/jwtFakes';
 
 vi.mock('gw-routes.js', () => ({ default: () => ({ models: {}, aliases: {}, upstreams: {}, jwt: JWT_DEFAULTS }) }));
 
-const SECRET = 'unit-test-secret-0123456789-abcdefghijklmnop';
-const b64u = (s: string | Buffer) => Buffer.from(s).toString('base64url');
 function token(header: Record<string, unknown>): string {
-  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify({ sub: 'a', models: '*', exp: Math.floor(Date.now() / 1000) + 60 }))}`;
-  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+  return hsToken(header, { sub: 'a', models: '*', exp: Math.floor(Date.now() / 1000) + 60 });
 }
 const FORGED = 'x\n2026/12/01 10:00:00 [alert] 1#1: forged\r\nmore\u0000';
 
-const HANDLER = '../../njs/src/handlers/authJwt';
-type AuthJwt = (r: unknown) => string;
-
-function fakeDict(): Record<string, unknown> {
-  const m: Record<string, unknown> = {};
-  return {
-    get: (k: string) => m[k], set: (k: string, v: unknown) => { m[k] = v; }, add: (k: string, v: unknown) => { if (k in m) return false; m[k] = v; return true; },
-    delete: (k: string) => { delete m[k]; }, incr: (k: string, d: number, init = 0) => { m[k] = ((m[k] as number) ?? init) + d; return m[k]; },
-  };
-}
-
-beforeAll(() => {
-  (globalThis as Record<string, unknown>).ngx = { shared: { gw_jwks: fakeDict(), gw_jwt_verified: fakeDict(), gw_rate: fakeDict() } };
-  process.env.GW_JWT_SECRET = SECRET;
-});
-afterAll(() => {
-  delete (globalThis as Record<string, unknown>).ngx;
-  delete process.env.GW_JWT_SECRET;
-});
+useJwtGlobals();
 
 describe('JWT refusal reasons cannot forge log lines', () => {
   it('an alg with CR/LF is quoted in the reason', () => {
@@ -48,7 +27,7 @@ describe('JWT refusal reasons cannot forge log lines', () => {
   });
 
   it('a kid with CR/LF is quoted in the logged reason', async () => {
-    const { authJwt } = (await import(/* @vite-ignore */ HANDLER)) as { authJwt: AuthJwt };
+    const { authJwt } = await loadAuthJwt();
     const lines: string[] = [];
     const r = { headersIn: { Authorization: `Bearer ${token({ alg: 'RS256', kid: FORGED })}` }, variables: {} as Record<string, string>,
       log: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
