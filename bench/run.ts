@@ -9,6 +9,7 @@
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
  * Flags: --profile full|ci   --only main,overload,features,instructions,extract,real,llama   --cells chat,ocr-2m   --update-baseline   --out <dir>
+ *   --publish: also write bench/latest.json, the snapshot docs/benchmarks.md is generated from (`npm run bench:docs`)
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
  */
@@ -56,6 +57,7 @@ if (cellFilter) profile.cells = profile.cells.filter((c) => cellFilter.includes(
 const runs = (s: Stage) => !only || only.includes(s);
 const outDir = arg('out') ?? join(projectRoot, 'bench/results');
 const baselinePath = join(projectRoot, 'bench/baseline.json');
+const latestPath = join(projectRoot, 'bench/latest.json');
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${m}\n`);
 
@@ -338,6 +340,14 @@ async function main(): Promise<number> {
     else {
       writeFileSync(baselinePath, JSON.stringify(makeBaseline(report), null, 2) + '\n');
       log(`baseline written: ${baselinePath}`);
+    }
+  }
+  if (process.argv.includes('--publish')) {
+    // The docs show every stage of a whole profile: a partial or broken run would silently drop tables.
+    if (report.broken.length || only || cellFilter) log('not publishing bench/latest.json from a broken or partial run (--only, --cells)');
+    else {
+      writeFileSync(latestPath, JSON.stringify(report, null, 2) + '\n');
+      log(`published: ${latestPath}; now run npm run bench:docs and commit both`);
     }
   }
   process.stdout.write(`${md}\n`);
