@@ -8,9 +8,9 @@
  */
 import { assembleModels } from '../core/discovery';
 import { buildMetadata } from '../core/metadata';
-import { discoveryDict, readListings } from '../ngx/discoveryStore';
+import { discoveryDict, readListings, readProbeError } from '../ngx/discoveryStore';
 import { guard } from '../ngx/guard';
-import { healthView } from '../ngx/health';
+import { healthSnapshot } from '../ngx/health';
 import { onlyGet, replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 import { getVar } from '../ngx/vars';
@@ -24,7 +24,7 @@ export function metadata(r: NginxHTTPRequest): void {
       table: routes,
       listings: listings,
       assembled: assembleModels(routes, listings),
-      health: healthView(routes, d),
+      health: healthSnapshot(routes, Date.now(), readProbeError),
       keySpec: getVar(r, 'gw_key_models'),
       now: Date.now(),
       nginxVersion: ngx.version,

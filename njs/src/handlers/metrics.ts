@@ -10,15 +10,14 @@
  * every key id. Returns: 200 text/plain; version=0.0.4, 404 not_found (not allowed), 500 internal_error.
  */
 import { gwError } from '../core/errors';
-import { healthFresh } from '../core/health';
 import { FAMILIES } from '../core/metrics';
 import { mergeBackendMetrics } from '../core/promMerge';
 import { labelText, renderExposition, Sample } from '../core/promText';
 import { GATEWAY_VERSION } from '../core/version';
-import { backendHeaders, discoveryDict, readListings } from '../ngx/discoveryStore';
+import { backendHeaders, discoveryDict, readListings, readProbeError } from '../ngx/discoveryStore';
 import { opsAllowed } from '../ngx/adminAuth';
 import { guard } from '../ngx/guard';
-import { healthDict, serverKey, TICK, upstreamKey } from '../ngx/health';
+import { healthSnapshot } from '../ngx/health';
 import { metricsDict } from '../ngx/metricsStore';
 import { queueSnapshotOf } from '../ngx/slots';
 import { replyError } from '../ngx/reply';
@@ -37,23 +36,22 @@ function scrapeSamples(now: number): Sample[] {
     out.push({ family: 'gw_queue_rejected_total', labels: m, value: q.rejected });
     out.push({ family: 'gw_queue_timeouts_total', labels: m, value: q.timed_out });
   }
-  const h = healthDict();
-  const tick = h !== undefined ? h.get(TICK) : undefined;
-  if (h !== undefined && tick !== undefined) {
-    out.push({ family: 'gw_health_check_timestamp_seconds', labels: '', value: Math.floor(tick / 1000) });
+  const h = healthSnapshot(routes, now, readProbeError);
+  if (h.checked_at !== null) {
+    out.push({ family: 'gw_health_check_timestamp_seconds', labels: '', value: h.checked_at });
   }
-  if (h !== undefined && healthFresh(tick, now)) {
-    const ups = Object.keys(routes.upstreams);
+  if (h.active) {
+    const ups = Object.keys(h.upstreams);
     for (let i = 0; i < ups.length; i++) {
-      const servers = routes.upstreams[ups[i]].servers;
+      const servers = h.upstreams[ups[i]].servers;
       for (let j = 0; j < servers.length; j++) {
-        const s = h.get(serverKey('s', ups[i], servers[j]));
-        if (s === 0 || s === 1) out.push({ family: 'gw_backend_up', labels: labelText(['upstream', 'server'], [ups[i], servers[j]]), value: s });
+        const s = servers[j].status;
+        if (s !== 'unknown') out.push({ family: 'gw_backend_up', labels: labelText(['upstream', 'server'], [ups[i], servers[j].address]), value: s === 'up' ? 1 : 0 });
       }
     }
     for (let i = 0; i < names.length; i++) {
-      const u = h.get(upstreamKey(routes.models[names[i]].upstream));
-      if (u === 0 || u === 1) out.push({ family: 'gw_model_up', labels: labelText(['model'], [names[i]]), value: u });
+      const u = h.upstreams[routes.models[names[i]].upstream];
+      if (u !== undefined && u.status !== 'unknown') out.push({ family: 'gw_model_up', labels: labelText(['model'], [names[i]]), value: u.status === 'up' ? 1 : 0 });
     }
   }
   const d = discoveryDict();

@@ -11,17 +11,17 @@
  * Returns: 200, 503.
  */
 import { ready, ReadyPolicy, Status } from '../core/health';
-import { discoveryDict } from '../ngx/discoveryStore';
+import { readProbeError } from '../ngx/discoveryStore';
 import { opsAllowed } from '../ngx/adminAuth';
 import { guard } from '../ngx/guard';
-import { healthView } from '../ngx/health';
+import { healthSnapshot } from '../ngx/health';
 import { replyJson } from '../ngx/reply';
 import { routes } from '../ngx/table';
 
 export function readyz(r: NginxHTTPRequest): void {
   guard(r, 'readyz', function () {
     const policy: ReadyPolicy = r.args.policy === 'any' ? 'any' : 'all';
-    const h = healthView(routes, discoveryDict());
+    const h = healthSnapshot(routes, Date.now(), readProbeError);
     const models: { [name: string]: { status: Status; upstream: string } } = Object.create(null);
     const statuses: Status[] = [];
     const names = Object.keys(routes.models);

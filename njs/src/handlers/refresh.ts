@@ -11,10 +11,10 @@
  *     cached model list is rebuilt.
  * Reads no request; writes only the two zones. Never throws (errors go to the error log).
  */
-import { classifyProbe, nextHealth, ProbeResult, statusCode, upstreamStatus } from '../core/health';
+import { classifyProbe, ProbeResult } from '../core/health';
 import { needsRefresh } from '../core/discovery';
-import { backendHeaders, cachedList, discoveryDict, readListing, rebuildList, refreshUpstream } from '../ngx/discoveryStore';
-import { healthDict, readServer, serverKey, TICK, upstreamKey } from '../ngx/health';
+import { backendHeaders, cachedList, discoveryDict, readListing, rebuildList, refreshUpstream, writeProbeError } from '../ngx/discoveryStore';
+import { healthEnabled, markTick, recordProbe, recordUpstream, upstreamDown } from '../ngx/health';
 import { routes } from '../ngx/table';
 import { errorText } from '../core/logText';
 
@@ -30,7 +30,7 @@ function probe(addr: string, headers: { [name: string]: string }): Promise<{ res
     });
 }
 
-function checkUpstream(h: NgxSharedDict<number>, errors: NgxSharedDict<string> | undefined, upstream: string): Promise<void> {
+function checkUpstream(upstream: string): Promise<void> {
   const servers = routes.upstreams[upstream].servers;
   const ps: Promise<void>[] = [];
   const states: number[] = [];
@@ -38,31 +38,27 @@ function checkUpstream(h: NgxSharedDict<number>, errors: NgxSharedDict<string> |
   for (let i = 0; i < servers.length; i++) {
     const addr = servers[i];
     ps.push(probe(addr, headers).then(function (p) {
-      const next = nextHealth(readServer(h, upstream, addr), p.result);
-      h.set(serverKey('s', upstream, addr), next.state);
-      h.set(serverKey('f', upstream, addr), next.fails);
-      h.set(serverKey('c', upstream, addr), Date.now());
-      if (errors !== undefined) errors.set(serverKey('e', upstream, addr), p.error);
-      states.push(next.state);
+      states.push(recordProbe(upstream, addr, p.result));
+      writeProbeError(upstream, addr, p.error);
     }));
   }
   return Promise.all(ps).then(function () {
-    h.set(upstreamKey(upstream), statusCode(upstreamStatus(states)));
+    recordUpstream(upstream, states);
   });
 }
 
 export async function refresh(): Promise<void> {
   try {
-    const h = healthDict();
+    const checks = healthEnabled();
     const d = discoveryDict();
     const ups = Object.keys(routes.upstreams);
     const now = Date.now();
     const work: Promise<unknown>[] = [];
     let listings = 0;
     for (let i = 0; i < ups.length; i++) {
-      if (h !== undefined) work.push(checkUpstream(h, d, ups[i]));
+      if (checks) work.push(checkUpstream(ups[i]));
       // A down upstream's listing is retried every round, so /v1/metadata flags it stale at once.
-      const down = h !== undefined && h.get(upstreamKey(ups[i])) === 0;
+      const down = upstreamDown(ups[i]);
       if (d !== undefined && (down || needsRefresh(readListing(d, ups[i]), now))) {
         work.push(refreshUpstream(d, routes, ups[i]));
         listings++;
@@ -70,7 +66,7 @@ export async function refresh(): Promise<void> {
     }
     await Promise.all(work);
     if (d !== undefined && (listings > 0 || cachedList(d).body === undefined)) rebuildList(d, routes);
-    if (h !== undefined) h.set(TICK, Date.now());
+    markTick(Date.now());
   } catch (e) {
     ngx.log(ngx.ERR, 'gw: refresh failed: ' + errorText(e));
   }

@@ -1,7 +1,15 @@
 /**
- * The `gw_discovery` string zone (nginx/discovery-http.conf): each upstream's last /v1/models
- * listing, and the assembled, unfiltered OpenAI list ready to send. Also the ngx.fetch fan-out that
- * fills it. ngx.fetch needs literal IP:port servers, or a `resolver` for host names.
+ * The discovery store: owns the `gw_discovery` string zone (nginx/discovery-http.conf), and the
+ * ngx.fetch fan-out that fills it. ngx.fetch needs literal IP:port servers, or a `resolver` for
+ * host names. It also keeps two small texts that are not listings (gw_health is a number zone and
+ * cannot hold text); each has a prefix of its own so no key can collide. Keys:
+ *   l\n<upstream>             the upstream's last /v1/models listing (JSON, core/discovery.ts)
+ *   list                      the assembled, unfiltered OpenAI list body, ready to send
+ *   list_at                   ms of the oldest upstream attempt behind `list` (decimal text)
+ *   e\n<upstream>\n<server>   the server's last health-probe error, '' after a passing probe;
+ *                             written by handlers/refresh.ts, read by ngx/health.ts healthSnapshot
+ *   w\n<name>                 "warned once" flags (`add` so one worker logs), e.g.
+ *                             w\nmetrics_full from ngx/metricsRecorder.ts
  */
 import { assembleModels, Assembled, decodeListing, Listing, listBody, nextListing, parseBackendModels, ServerAnswer } from '../core/discovery';
 import { RouteTable, upstreamBearer } from '../core/routes';
@@ -27,6 +35,23 @@ export function readListings(d: NgxSharedDict<string>, t: RouteTable): { [upstre
   const ups = Object.keys(t.upstreams);
   for (let i = 0; i < ups.length; i++) out[ups[i]] = readListing(d, ups[i]);
   return out;
+}
+
+function probeErrorKey(upstream: string, server: string): string {
+  return 'e\n' + upstream + '\n' + server;
+}
+
+/** Keeps the last health-probe error of `server` ('' when it passed), next to ngx/health.ts recordProbe. */
+export function writeProbeError(upstream: string, server: string, text: string): void {
+  const d = discoveryDict();
+  if (d !== undefined) d.set(probeErrorKey(upstream, server), text);
+}
+
+/** The last health-probe error of `server`, or null when it passed or was never probed. */
+export function readProbeError(upstream: string, server: string): string | null {
+  const d = discoveryDict();
+  const e = d !== undefined ? d.get(probeErrorKey(upstream, server)) : undefined;
+  return e !== undefined && e !== '' ? e : null;
 }
 
 function errorText(e: unknown): string {
