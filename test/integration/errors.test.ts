@@ -12,6 +12,7 @@ import { parseLogLines } from '../support/logSchema';
 import { rawRequest, RawResponse } from '../support/rawHttp';
 import { freePort } from '../../tools/stack';
 import { useGateway } from '../support/useGateway';
+import { eventually } from '../support/eventually';
 
 const deadPort = await freePort();
 
@@ -290,13 +291,16 @@ describe('the backend receives the path that was authorized and logged', () => {
       }
     }), { seed: 1313, numRuns: 300 });
     gw.allowErrorLog(/client sent|invalid/);
-    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
     const proxiedOnes = seen.filter((x) => x.status === 200);
     expect(proxiedOnes.length).toBeGreaterThan(10); // the generator does reach the backend
-    for (const x of proxiedOnes) {
-      const l = lines.find((y) => y.request_id === x.id);
-      expect(l, x.target).toMatchObject({ uri: x.target.split('?')[0], upstream: 'be_rec' });
-    }
+    // nginx writes a request's log line after its response went out: the last ones may trail.
+    await eventually(() => {
+      const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+      for (const x of proxiedOnes) {
+        const l = lines.find((y) => y.request_id === x.id);
+        expect(l, x.target).toMatchObject({ uri: x.target.split('?')[0], upstream: 'be_rec' });
+      }
+    }, { timeoutMs: 5_000 });
   });
 });
 
