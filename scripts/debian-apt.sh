@@ -14,3 +14,13 @@ debian_apt_init() {
     -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   apt-get "${APT_OPTS[@]}" -qq update >&2
 }
+
+# debian_unpack CACHE ROOT: unpacks every downloaded .deb of CACHE/debs into ROOT and sets LIB (the
+# suite's library folder) and LD (its dynamic loader), with which the unpacked programs run.
+debian_unpack() {
+  local cache="$1" root="$2" d
+  for d in "$cache"/debs/*.deb; do dpkg -x "$d" "$root"; done
+  LIB="$root/usr/lib/x86_64-linux-gnu"
+  LD="$LIB/ld-linux-x86-64.so.2"
+  [ -e "$LD" ] || LD="$root/lib64/ld-linux-x86-64.so.2"
+}

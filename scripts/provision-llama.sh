@@ -55,11 +55,7 @@ for p in $PKGS; do
     esac
   fi
 done
-for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done
-
-LIB="$ROOT/usr/lib/x86_64-linux-gnu"
-LD="$LIB/ld-linux-x86-64.so.2"
-[ -e "$LD" ] || LD="$ROOT/lib64/ld-linux-x86-64.so.2"
+debian_unpack "$CACHE" "$ROOT"
 [ -x "$ROOT/usr/bin/llama-server" ] || { echo "provision-llama: llama-server missing after unpack (is llama.cpp-tools in $SUITE?)" >&2; exit 1; }
 [ -e "$LD" ] || { echo "provision-llama: $SUITE's dynamic loader missing after unpack" >&2; exit 1; }
 for b in "$LIB"/ggml/backends*/libggml-*.so; do

@@ -87,11 +87,7 @@ while [ "$changed" = 1 ]; do
     done
   done
 done
-for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done
-
-LIB="$ROOT/usr/lib/x86_64-linux-gnu"
-LD="$LIB/ld-linux-x86-64.so.2"
-[ -e "$LD" ] || LD="$ROOT/lib64/ld-linux-x86-64.so.2"
+debian_unpack "$CACHE" "$ROOT"
 [ -x "$ROOT/usr/sbin/nginx" ] || { echo "provision-nginx: nginx binary missing after unpack ($SUITE)" >&2; exit 1; }
 MOD="$ROOT/usr/lib/nginx/modules/ngx_http_js_module.so"
 # Prove the loader can resolve every library of nginx and of the js module now, rather than later as a
