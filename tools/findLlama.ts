@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './nginx';
+import { which } from './which';
 
 export interface LlamaRuntime {
   bin: string;
@@ -38,14 +39,6 @@ function probe(bin: string): { version: string } | string {
   const v = /^version: (.+)$/m.exec(text);
   if (out.status !== 0 || !v) return `"${bin} --version" failed (exit ${out.status}): ${text.trim().split('\n').slice(-2).join(' | ')}`;
   return { version: v[1].trim() };
-}
-
-function which(name: string): string | null {
-  for (const d of (process.env.PATH ?? '').split(':')) {
-    const p = join(d, name);
-    if (d && existsSync(p)) return p;
-  }
-  return null;
 }
 
 let cached: LlamaFound | undefined;

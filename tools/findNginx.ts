@@ -18,6 +18,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JsEngine, jsEngineFromEnv } from './config';
+import { which } from './which';
 
 export interface NginxRuntime {
   bin: string;
@@ -127,14 +128,6 @@ function candidate(bin: string, source: NginxRuntime['source'], moduleDirs: stri
     why.push(err);
   }
   rejected.push(`${source} ${bin} (nginx ${v.version}${mods.length ? `, module ${mods[0]}` : ''}): ${why[0]}`);
-  return null;
-}
-
-function which(name: string): string | null {
-  for (const d of (process.env.PATH ?? '').split(':')) {
-    const p = join(d, name);
-    if (d && existsSync(p)) return p;
-  }
   return null;
 }
 

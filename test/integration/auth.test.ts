@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody, EMBED, post, postHeadersOnly } from '../../tools/clients';
+import { CHAT, chatBody, EMBED, post, postHeadersOnly, sha256 } from '../../tools/clients';
 import { eventually } from '../support/eventually';
 import { useGateway } from '../support/useGateway';
 
@@ -13,11 +12,10 @@ const LIMITED_KEY = 'sk-gw-limited-key-for-tests-0123456789';
 const keysDir = mkdtempSync(join(tmpdir(), 'gw-keys-'));
 chmodSync(keysDir, 0o755);
 const keysFile = join(keysDir, 'keys.json');
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 function writeKeys(extra: object[] = []): void {
   writeFileSync(keysFile, JSON.stringify({ keys: [
-    { id: 'boot', hash: `sha256:${sha(BOOT_KEY)}`, label: 'ops', models: '*' },
-    { id: 'limited', hash: `sha256:${sha(LIMITED_KEY)}`, models: [CHAT], rpm: 3 },
+    { id: 'boot', hash: `sha256:${sha256(BOOT_KEY)}`, label: 'ops', models: '*' },
+    { id: 'limited', hash: `sha256:${sha256(LIMITED_KEY)}`, models: [CHAT], rpm: 3 },
     ...extra,
   ] }));
 }
@@ -164,7 +162,7 @@ describe('admin API', () => {
     const list = await (await adminCall('GET', '/admin/keys')).json();
     const text = JSON.stringify(list);
     expect(text).not.toContain(k.key);
-    expect(text).not.toContain(sha(k.key));
+    expect(text).not.toContain(sha256(k.key));
     expect(list.data.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(['boot', 'limited', k.id]));
     const one = await (await adminCall('GET', `/admin/keys/${k.id}`)).json();
     expect(one).toMatchObject({ id: k.id, models: [CHAT] });
@@ -289,7 +287,7 @@ describe('persistence', () => {
     const NEW_KEY = 'sk-gw-added-by-ops-in-git-0123456789';
     secrets.add(NEW_KEY);
     expect(await chatStatus(NEW_KEY)).toBe(401);
-    writeKeys([{ id: 'ops-added', hash: `sha256:${sha(NEW_KEY)}`, models: '*' }]);
+    writeKeys([{ id: 'ops-added', hash: `sha256:${sha256(NEW_KEY)}`, models: '*' }]);
     await eventually(async () => expect(await chatStatus(NEW_KEY)).toBe(200), { everyMs: 250 });
   });
 });

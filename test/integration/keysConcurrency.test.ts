@@ -14,26 +14,25 @@
  * revoked keys left in the state file. The file-sync race did not show there (its window is a few
  * microseconds); it stays as a check that an id gets one owner.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { CHAT } from '../../tools/clients';
+import { CHAT, sha256 } from '../../tools/clients';
 import { sleep } from '../../tools/nginx';
 import { useGateway } from '../support/useGateway';
 
 const keysDir = mkdtempSync(join(tmpdir(), 'gw-keysrace-'));
 chmodSync(keysDir, 0o755);
 const keysFile = join(keysDir, 'keys.json');
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const SENTINEL_PREFIX = 'sk-gw-sentinel-';
 
 /** Writes GW_KEYS_FILE with write + rename, as ops tooling should. */
 function writeKeysFile(entries: { id: string; secret: string }[]): void {
   const tmp = `${keysFile}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ keys: entries.map((e) => ({ id: e.id, hash: `sha256:${sha(e.secret)}`, models: '*' })) }), { mode: 0o644 });
+  writeFileSync(tmp, JSON.stringify({ keys: entries.map((e) => ({ id: e.id, hash: `sha256:${sha256(e.secret)}`, models: '*' })) }), { mode: 0o644 });
   renameSync(tmp, keysFile);
 }
 /**
@@ -140,7 +139,7 @@ async function stateFileMismatch(): Promise<string[]> {
     // Of two rotates racing, either may be the later one: the current secret is the one that works.
     let current: Secret | undefined;
     for (const s of secrets) if (s.id === id && s.deadAt === Infinity && (await authenticates(s.secret, false))) current = s;
-    if (current && inFile.get(id) !== `sha256:${sha(current.secret)}`) problems.push(`${id}: the state file holds another secret's hash than the one that authenticates`);
+    if (current && inFile.get(id) !== `sha256:${sha256(current.secret)}`) problems.push(`${id}: the state file holds another secret's hash than the one that authenticates`);
   }
   for (const id of inFile.keys()) if (!listed.includes(id)) problems.push(`${id}: in the state file but not listed by the API${gone.has(id) ? ' (it was revoked)' : ''}`);
   return problems;

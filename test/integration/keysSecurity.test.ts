@@ -8,19 +8,18 @@
  * Both fail on main before this change: it loaded a 0666 keys file and a state file any user put
  * in its 0777 state folder, and its `error_log ... info` printed refused Authorization headers.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHAT, chatBody } from '../../tools/clients';
+import { CHAT, chatBody, sha256 } from '../../tools/clients';
 import { nginxDir } from '../../tools/config';
 import { eventually } from '../support/eventually';
 import { waitForLogLine } from '../support/logSchema';
 import { rawRequest } from '../support/rawHttp';
 import { useGateway } from '../support/useGateway';
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const secret = (tag: string) => `sk-gw-${tag}-${randomBytes(12).toString('hex')}`;
 
 const keysDir = mkdtempSync(join(tmpdir(), 'gw-keysec-'));
@@ -30,7 +29,7 @@ const BOOT = secret('boot');
 const LOOSE = secret('loose');
 
 function keysDoc(entries: { id: string; key: string }[]): string {
-  return JSON.stringify({ keys: entries.map((e) => ({ id: e.id, hash: `sha256:${sha(e.key)}`, models: '*' })) });
+  return JSON.stringify({ keys: entries.map((e) => ({ id: e.id, hash: `sha256:${sha256(e.key)}`, models: '*' })) });
 }
 writeFileSync(keysFile, keysDoc([{ id: 'boot', key: BOOT }]), { mode: 0o644 });
 
@@ -128,7 +127,7 @@ describe('only the gateway and its operator can add keys', () => {
     secrets.add(evil);
     const statePath = join(gw.stateDir, 'keys-state.json');
     const doc = JSON.parse(readFileSync(statePath, 'utf8'));
-    doc.keys.push({ id: 'evil', hash: `sha256:${sha(evil)}`, models: '*', tier: 'high' });
+    doc.keys.push({ id: 'evil', hash: `sha256:${sha256(evil)}`, models: '*', tier: 'high' });
     replaceFile(statePath, JSON.stringify(doc), 0o600, 4242);
     await gw.restart();
     expect(await works(evil)).toBe(false);
@@ -143,7 +142,7 @@ describe('only the gateway and its operator can add keys', () => {
     // A clean state file with one API key, then the folder loosened.
     const good = secret('good');
     secrets.add(good);
-    replaceFile(statePath, JSON.stringify({ keys: [{ id: 'good', hash: `sha256:${sha(good)}`, models: '*' }] }), 0o600, statSync(gw.stateDir).uid);
+    replaceFile(statePath, JSON.stringify({ keys: [{ id: 'good', hash: `sha256:${sha256(good)}`, models: '*' }] }), 0o600, statSync(gw.stateDir).uid);
     chmodSync(gw.stateDir, 0o777);
     try {
       await gw.restart();

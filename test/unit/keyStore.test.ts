@@ -4,13 +4,13 @@
  * of dict writes (a worker dying mid-change), exactly the secret the id's record names
  * authenticates: never an older one, never a half-made one, never one of a revoked id.
  */
-import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyUpdate, KeyRecord, newRecord } from '../../njs/src/core/keys';
+import { sha256 } from '../../tools/clients';
 
 /**
  * The module under test, loaded by a path tsc does not follow: it is njs code (njs globals, checked
@@ -30,7 +30,6 @@ interface KeyStore {
 const modulePath = '../../njs/src/ngx/keyStore';
 const { create, exclusive, findByHash, findById, list, lookup, revoke, tryExclusive, update } = (await import(/* @vite-ignore */ modulePath)) as KeyStore;
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 class Crash extends Error {}
 
@@ -90,13 +89,13 @@ describe('keyStore: what the record says is what authenticates', () => {
         try {
           if (c.op === 'create') {
             issued.push({ id: c.id, secret });
-            result = create(newRecord({ models: '*' }, c.id, sha(secret), n, 'admin'));
+            result = create(newRecord({ models: '*' }, c.id, sha256(secret), n, 'admin'));
           } else if (c.op === 'rotate' || c.op === 'patch') {
             if (prev === null) continue;
             const next: KeyRecord = applyUpdate(prev, { label: `l${n}` });
             if (c.op === 'rotate') {
               issued.push({ id: c.id, secret });
-              next.hash = sha(secret);
+              next.hash = sha256(secret);
             }
             result = update(next);
           } else {
@@ -114,42 +113,42 @@ describe('keyStore: what the record says is what authenticates', () => {
         // The invariant: a secret authenticates iff its id's record names its hash.
         for (const s of issued) {
           const rec = findById(s.id);
-          const current = rec !== null && rec.hash === sha(s.secret);
-          const got = findByHash(sha(s.secret));
+          const current = rec !== null && rec.hash === sha256(s.secret);
+          const got = findByHash(sha256(s.secret));
           expect(got !== null, `${s.secret} after ${JSON.stringify(c)}`).toBe(current);
           if (got) expect(got.id).toBe(s.id);
         }
         // Each id has at most one live secret, and list() is the set of records.
-        for (const id of IDS) expect(issued.filter((s) => s.id === id && findByHash(sha(s.secret)) !== null).length).toBeLessThanOrEqual(1);
+        for (const id of IDS) expect(issued.filter((s) => s.id === id && findByHash(sha256(s.secret)) !== null).length).toBeLessThanOrEqual(1);
         expect(list().map((r) => r.id).sort()).toEqual([...keys.data.keys()].filter((k) => k.startsWith('i:')).map((k) => k.slice(2)).sort());
       }
     }), { numRuns: 300 });
   });
 
   it('an index entry whose id now names another hash never authenticates', () => {
-    create(newRecord({}, 'a', sha('one'), 1, 'admin'));
-    keys.data.set(`h:${sha('two')}`, 'a'); // left behind by a dead worker
-    expect(findByHash(sha('two'))).toBeNull();
-    expect(findByHash(sha('one'))?.id).toBe('a');
+    create(newRecord({}, 'a', sha256('one'), 1, 'admin'));
+    keys.data.set(`h:${sha256('two')}`, 'a'); // left behind by a dead worker
+    expect(findByHash(sha256('two'))).toBeNull();
+    expect(findByHash(sha256('one'))?.id).toBe('a');
     keys.data.delete('i:a');
-    expect(findByHash(sha('one'))).toBeNull();
+    expect(findByHash(sha256('one'))).toBeNull();
   });
 
   it('create is refused for an existing id and for a hash another live key uses', () => {
-    expect(create(newRecord({}, 'a', sha('one'), 1, 'admin'))).toBe(true);
-    expect(create(newRecord({}, 'a', sha('other'), 1, 'admin'))).toBe(false);
-    expect(findByHash(sha('other'))).toBeNull();
-    expect(create(newRecord({}, 'b', sha('one'), 1, 'file'))).toBe(false);
-    expect(findByHash(sha('one'))?.id).toBe('a');
+    expect(create(newRecord({}, 'a', sha256('one'), 1, 'admin'))).toBe(true);
+    expect(create(newRecord({}, 'a', sha256('other'), 1, 'admin'))).toBe(false);
+    expect(findByHash(sha256('other'))).toBeNull();
+    expect(create(newRecord({}, 'b', sha256('one'), 1, 'file'))).toBe(false);
+    expect(findByHash(sha256('one'))?.id).toBe('a');
   });
 
   it('update cannot bring back a revoked id', () => {
-    create(newRecord({}, 'a', sha('one'), 1, 'admin'));
+    create(newRecord({}, 'a', sha256('one'), 1, 'admin'));
     const stale = findById('a')!;
     revoke('a');
     expect(update(applyUpdate(stale, { label: 'late' }))).toBe(false);
     expect(findById('a')).toBeNull();
-    expect(findByHash(sha('one'))).toBeNull();
+    expect(findByHash(sha256('one'))).toBeNull();
   });
 });
 
@@ -187,21 +186,21 @@ describe('keyStore.lookup (the request path)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-unit-keys-'));
     chmodSync(dir, 0o755);
     const file = join(dir, 'keys.json');
-    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha('sk-ops')}` }, { id: '..', hash: `sha256:${sha('sk-dots')}` }] }), { mode: 0o644 });
+    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha256('sk-ops')}` }, { id: '..', hash: `sha256:${sha256('sk-dots')}` }] }), { mode: 0o644 });
     const saved = process.env.GW_KEYS_FILE;
     process.env.GW_KEYS_FILE = file;
     try {
       const warned: string[] = [];
-      expect(lookup(sha('sk-ops'), { warn: (m) => warned.push(m) })?.id).toBe('ops');
+      expect(lookup(sha256('sk-ops'), { warn: (m) => warned.push(m) })?.id).toBe('ops');
       expect(keys.data.get('meta:loaded')).toBe('1');
       expect(warned).toEqual([`gw: keys: ${file}: keys[1]: "id" must be a letter or digit followed by up to 63 letters, digits, ".", "_" or "-".`]);
-      expect(lookup(sha('sk-dots'), { warn: (m) => warned.push(m) })).toBeNull();
+      expect(lookup(sha256('sk-dots'), { warn: (m) => warned.push(m) })).toBeNull();
       // A hit reads the index and the record, nothing else.
       const reads: string[] = [];
       const get = keys.get;
       keys.get = (k: string) => { reads.push(k); return get(k); };
-      expect(lookup(sha('sk-ops'), { warn: () => undefined })?.id).toBe('ops');
-      expect(reads).toEqual([`h:${sha('sk-ops')}`, 'i:ops']);
+      expect(lookup(sha256('sk-ops'), { warn: () => undefined })?.id).toBe('ops');
+      expect(reads).toEqual([`h:${sha256('sk-ops')}`, 'i:ops']);
     } finally {
       if (saved === undefined) delete process.env.GW_KEYS_FILE;
       else process.env.GW_KEYS_FILE = saved;
@@ -212,13 +211,13 @@ describe('keyStore.lookup (the request path)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-unit-keys-'));
     chmodSync(dir, 0o755);
     const file = join(dir, 'keys.json');
-    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha('sk-ops')}` }] }));
+    writeFileSync(file, JSON.stringify({ keys: [{ id: 'ops', hash: `sha256:${sha256('sk-ops')}` }] }));
     chmodSync(file, 0o666);
     const saved = process.env.GW_KEYS_FILE;
     process.env.GW_KEYS_FILE = file;
     try {
       const warned: string[] = [];
-      expect(lookup(sha('sk-ops'), { warn: (m) => warned.push(m) })).toBeNull();
+      expect(lookup(sha256('sk-ops'), { warn: (m) => warned.push(m) })).toBeNull();
       expect(warned[0]).toMatch(/is writable by group or others \(mode 666\); refused: chmod 600/);
     } finally {
       if (saved === undefined) delete process.env.GW_KEYS_FILE;
