@@ -48,7 +48,7 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 // the built-ins some group actually uses are imported.
 const EXTERNALS = { 'gw-routes.js': 'gw-routes.js' };
 const BUILTINS = ['fs', 'crypto', 'querystring', 'zlib', 'xml'];
-const { groups } = JSON.parse(readFileSync(join(root, 'njs/handlers.json'), 'utf8'));
+const { groups, direct } = JSON.parse(readFileSync(join(root, 'njs/handlers.json'), 'utf8'));
 // The routing table and the built-ins are imported once at the top: the group bundles see them as
 // free variables (__gw_ext_*).
 const usedBuiltins = Object.create(null);
@@ -86,7 +86,10 @@ for (const g of Object.keys(groups)) {
     write: false,
   });
   parts.push('function __gw_load_' + g + '() {\n  var __gw_out = {};\n' + result.outputFiles[0].text + '  return __gw_out;\n}');
-  for (const h of names) table.push(h + ': function (a, b, c) { return __gw_group_' + g + '().' + h + '(a, b, c); }');
+  // The export's members are created again in every request's VM: one per handler of the groups
+  // every request runs (gw.auth), one getter for each other group (gw.ops.metrics).
+  if (direct.indexOf(g) >= 0) for (const h of names) table.push(h + ': function (a, b, c) { return __gw_group_' + g + '().' + h + '(a, b, c); }');
+  else table.push('get ' + g + '() { return __gw_group_' + g + '(); }');
   // Per VM, i.e. per request: the group is loaded at most once in it.
   parts.push('var __gw_g_' + g + ' = null;\nfunction __gw_group_' + g + '() { if (__gw_g_' + g + ' === null) __gw_g_' + g + ' = __gw_load_' + g + '(); return __gw_g_' + g + '; }');
 }

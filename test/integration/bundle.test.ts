@@ -27,17 +27,28 @@ describe('bundle in real nginx', () => {
     }
   });
 
-  const groups = (JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { groups: Record<string, string[]> }).groups;
-  const handlers = Object.values(groups).flat();
+  const spec = JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { direct: string[]; groups: Record<string, string[]> };
+  const groups = spec.groups;
+  // What nginx calls each handler: gw.<handler> in the groups every request runs, gw.<group>.<handler> in the others.
+  const paths = Object.entries(groups).flatMap(([g, hs]) => hs.map((h) => (spec.direct.includes(g) ? h : g + '.' + h)));
 
-  it('every gw.<handler> the nginx files name is in njs/handlers.json, and every listed handler is used', () => {
+  it('every gw.<handler> the nginx files name is in njs/handlers.json under its path, and every listed handler is used', () => {
     const named = new Set<string>();
     for (const f of readdirSync(nginxDir).filter((n) => n.endsWith('.conf') || n.endsWith('.example'))) {
       const text = readFileSync(join(nginxDir, f), 'utf8').replace(/#[^\n]*/g, '');
-      for (const m of text.matchAll(/\bjs_(?:content|set|periodic|body_filter|header_filter)\s+(?:\$\w+\s+)?gw\.(\w+)/g)) named.add(m[1]);
+      for (const m of text.matchAll(/\bjs_(?:content|set|periodic|body_filter|header_filter)\s+(?:\$\w+\s+)?gw\.([\w.]+)/g)) named.add(m[1]);
     }
-    expect([...named].filter((h) => !handlers.includes(h))).toEqual([]);
-    expect(handlers.filter((h) => !named.has(h))).toEqual([]);
+    expect([...named].filter((h) => !paths.includes(h))).toEqual([]);
+    expect(paths.filter((h) => !named.has(h))).toEqual([]);
+  });
+
+  it('the default export holds one member per handler of the direct groups and one getter per other group', () => {
+    requireBundle();
+    const js = readFileSync(join(distDir, 'gateway.js'), 'utf8');
+    const table = js.slice(js.indexOf('\nexport default {'));
+    const members = [...table.matchAll(/^ {2}(get )?(\w+)(?:: function|\(\))/gm)].map((m) => (m[1] ? 'get ' : '') + m[2]);
+    const want = Object.entries(groups).flatMap(([g, hs]) => (spec.direct.includes(g) ? hs : ['get ' + g]));
+    expect(members.sort()).toEqual(want.sort());
   });
 
   it("the bundle's top level holds only group loaders and the dispatch table (njs re-runs it for every request)", () => {

@@ -47,7 +47,7 @@ const gw = useGateway({
     'gateway-server.conf': (c) => c.replace(/proxy_read_timeout \d+s;/, 'proxy_read_timeout 1s;'),
     // Without active health checks, so the dead model reaches nginx's own 502 (with them it gets
     // 503 model_unavailable before any connect: test/integration/discovery.test.ts).
-    'discovery-server.conf': (c) => c.replace(/js_periodic gw\.refresh[^;]*;/, ''),
+    'discovery-server.conf': (c) => c.replace(/js_periodic gw\.ops\.refresh[^;]*;/, ''),
   },
 });
 

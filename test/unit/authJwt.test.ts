@@ -1,5 +1,5 @@
 /**
- * gw.authJwt with fakes for r and ngx, in Node. Node's WebCrypto settles its Promises on a later
+ * gw.jwt.authJwt with fakes for r and ngx, in Node. Node's WebCrypto settles its Promises on a later
  * turn (njs settles them inside the js_set call), which makes the fail-closed rule observable: the
  * verdict must read "401" until the verification chain has accepted.
  */
@@ -16,7 +16,7 @@ const load = loadAuthJwt;
 
 useJwtGlobals();
 
-describe('gw.authJwt (fakes)', () => {
+describe('gw.jwt.authJwt (fakes)', () => {
   it('reads 401 until the signature check has settled, then ok', async () => {
     const { authJwt } = await load();
     const r = fakeRequest(`Bearer ${token({ sub: 'a', models: ['m'], exp: Math.floor(Date.now() / 1000) + 60 })}`);

@@ -203,7 +203,7 @@ describe('JWKS keys and the alg ↔ key type allow-list', () => {
   });
 });
 
-describe('jwksDue: when gw.jwksRefresh fetches', () => {
+describe('jwksDue: when gw.jwt.jwksRefresh fetches', () => {
   const c = { jwks_refresh_sec: 300, jwks_retry_sec: 30 };
   const base = { lastGoodMs: 1_000_000, lastTryMs: 1_000_000, miss: false, hasKeys: true };
   it.each([

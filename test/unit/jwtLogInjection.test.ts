@@ -1,7 +1,7 @@
 /**
  * The header of a token is the client's text, read before any signature check: an `alg` or `kid`
  * holding CR/LF must not end the error-log line and forge the next one (a fake [alert], or a line
- * a log pipeline trusts). gw.authJwt with fakes for r and ngx, as in authJwt.test.ts.
+ * a log pipeline trusts). gw.jwt.authJwt with fakes for r and ngx, as in authJwt.test.ts.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { JWT_DEFAULTS, parseJwt } from '../../njs/src/core/jwt';

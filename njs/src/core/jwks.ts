@@ -1,7 +1,7 @@
 /**
  * The identity provider's key set (JWKS, RFC 7517): which published keys the gateway keeps, which
  * of them a token may be checked with (the alg ↔ key-type allow-list of core/jwt.ts ALGS), and
- * when gw.jwksRefresh fetches. Pure; the store and the fetch are in ngx/jwks.ts.
+ * when gw.jwt.jwksRefresh fetches. Pure; the store and the fetch are in ngx/jwks.ts.
  */
 import { algSpec, JwtConfig } from './jwt';
 
@@ -75,7 +75,7 @@ export function candidateKeys(keys: Jwk[], alg: string, kid: string): Jwk[] {
 }
 
 /**
- * Whether gw.jwksRefresh fetches now, and why: the regular refresh every jwks_refresh; sooner when
+ * Whether gw.jwt.jwksRefresh fetches now, and why: the regular refresh every jwks_refresh; sooner when
  * there is no set yet or a request named an unknown kid, but never twice within jwks_retry (an
  * attacker sending random kids cannot make the gateway hammer the identity provider).
  */

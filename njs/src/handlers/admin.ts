@@ -1,5 +1,5 @@
 /**
- * gw.admin: `js_content` in `location /admin/keys` (admin-server.conf, its own server{} / port).
+ * gw.ops.admin: `js_content` in `location /admin/keys` (admin-server.conf, its own server{} / port).
  *   POST   /admin/keys               create → 201 {..., "key": "<secret, shown once>"}
  *   GET    /admin/keys               list (no secrets, no hashes)
  *   GET    /admin/keys/{id}          one key

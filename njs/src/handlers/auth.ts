@@ -26,7 +26,7 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
-    // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
+    // What looks like a signed token is judged by $gw_jwt (gw.jwt.authJwt, nginx/jwt-http.conf), whose
     // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
     // not configured: an API key after all). docs/jwt.md
     if (/^Bearer[ \t]+eyJ/i.test(r.headersIn['Authorization'] || '')) {

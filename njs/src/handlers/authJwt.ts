@@ -1,5 +1,5 @@
 /**
- * gw.authJwt: `js_set $gw_jwt` (nginx/jwt-http.conf), read by gw.auth in the rewrite phase when the
+ * gw.jwt.authJwt: `js_set $gw_jwt` (nginx/jwt-http.conf), read by gw.auth in the rewrite phase when the
  * credential looks like a JWT; a handler group of its own, so API-key requests never load this code.
  * Verifies the token (ngx/jwks.ts), checks its claims and maps them onto the per-client policy API
  * keys have (core/jwt.ts), then applies the same rate limit. Writes the same variables as the

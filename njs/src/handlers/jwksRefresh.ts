@@ -1,5 +1,5 @@
 /**
- * gw.jwksRefresh: `js_periodic` in nginx/jwt-server.conf (one worker). Keeps the JWKS of
+ * gw.jwt.jwksRefresh: `js_periodic` in nginx/jwt-server.conf (one worker). Keeps the JWKS of
  * GW_JWKS_URL (or GW_JWKS_FILE) in the gw_jwks dict: a regular refetch every jwt.jwks_refresh,
  * an early one when a request named an unknown kid, at most one attempt per jwt.jwks_retry. A
  * failed fetch or an unusable answer keeps the last good set (ngx/jwks.ts).

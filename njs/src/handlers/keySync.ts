@@ -1,5 +1,5 @@
 /**
- * gw.keySync: `js_periodic gw.keySync interval=5s;` (gateway-server.conf). Re-reads GW_KEYS_FILE
+ * gw.ops.keySync: `js_periodic gw.ops.keySync interval=5s;` (gateway-server.conf). Re-reads GW_KEYS_FILE
  * and the state file when they change on disk, so ops can roll keys from git or a secret store.
  * Runs on worker 0, under the key store's lock like every admin change (keyStore.ts), so a file
  * change and an admin call never interleave; when the lock stays busy it tries again next round.

@@ -1,5 +1,5 @@
 /**
- * gw.metadata: `js_content` in `location = /v1/metadata` (nginx/discovery-server.conf).
+ * gw.ops.metadata: `js_content` in `location = /v1/metadata` (nginx/discovery-server.conf).
  *
  * Service discovery from the caches only (no backend call): gateway version, each model's
  * capabilities, endpoints, limits, health and listing state; schema nginx/metadata-schema.json.

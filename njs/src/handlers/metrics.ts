@@ -1,5 +1,5 @@
 /**
- * gw.metrics: `js_content` in `location = /metrics` (nginx/discovery-server.conf).
+ * gw.ops.metrics: `js_content` in `location = /metrics` (nginx/discovery-server.conf).
  *
  * Prometheus text format 0.0.4: the request counters and histograms the log-phase recorder keeps
  * in `gw_metrics`, plus gauges read at scrape time (queue counts from `gw_queue`, backend health

@@ -1,5 +1,5 @@
 /**
- * gw.models: `js_content` in `location = /v1/models` and `location ^~ /v1/models/`
+ * gw.ops.models: `js_content` in `location = /v1/models` and `location ^~ /v1/models/`
  * (nginx/discovery-server.conf).
  *
  * GET /v1/models answers the union of the backends' model lists plus aliases, in OpenAI's shape,

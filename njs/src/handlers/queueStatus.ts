@@ -1,5 +1,5 @@
 /**
- * gw.queueStatus: `js_content` in `location = /admin/queue` (admin-server.conf). Per capped model:
+ * gw.ops.queueStatus: `js_content` in `location = /admin/queue` (admin-server.conf). Per capped model:
  * limits, in-flight, waiting (by tier), admitted, rejected (queue full), timed out, completed,
  * average wait and service time, from the queue store (ngx/slots.ts). 401/503 like every admin endpoint.
  */

@@ -1,5 +1,5 @@
 /**
- * gw.queueSweep: `js_periodic gw.queueSweep interval=1s;` (gateway-server.conf), on worker 0.
+ * gw.ops.queueSweep: `js_periodic gw.ops.queueSweep interval=1s;` (gateway-server.conf), on worker 0.
  * Reclaims slots whose lease expired (their request can no longer give them back: a crashed
  * worker), and skips queue tickets whose waiter died.
  */

@@ -1,5 +1,5 @@
 /**
- * gw.readyz: `js_content` in `location = /readyz` (nginx/discovery-server.conf).
+ * gw.ops.readyz: `js_content` in `location = /readyz` (nginx/discovery-server.conf).
  *
  * Readiness from the active health checks (no backend call). Policy `all` (default): 200 when no
  * configured model is down, i.e. routing would refuse none of them; `?policy=any`: 200 when at

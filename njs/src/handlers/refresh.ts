@@ -1,5 +1,5 @@
 /**
- * gw.refresh: `js_periodic gw.refresh interval=2s;` in `location @gw_refresh`
+ * gw.ops.refresh: `js_periodic gw.ops.refresh interval=2s;` in `location @gw_refresh`
  * (nginx/discovery-server.conf). Runs on worker 0 only (the default), at start and every interval.
  *
  * One round, everything in parallel so the round lasts about one fetch (bounded by that

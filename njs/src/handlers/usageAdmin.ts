@@ -1,5 +1,5 @@
 /**
- * gw.usageAdmin: `js_content` in `location = /admin/usage` and `location = /admin/usage/reset`
+ * gw.ops.usageAdmin: `js_content` in `location = /admin/usage` and `location = /admin/usage/reset`
  * (nginx/usage-admin.conf). Needs the admin token (ngx/adminAuth.ts: `Authorization: Bearer …`).
  *   GET  /admin/usage[?day=YYYY-MM-DD&key_id=..&model=..]   counters per UTC day, key id and model
  *   POST /admin/usage/reset[?day=YYYY-MM-DD]                 delete one day, or everything

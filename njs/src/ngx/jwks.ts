@@ -5,7 +5,7 @@
  *   jwks:at    ms of the last good fetch       jwks:try   ms of the last attempt
  *   jwks:miss  "1" when a request named a kid the set lacks (the next tick refetches)
  *   jwks:src   stamp of GW_JWKS_FILE when the set came from it
- * Only gw.jwksRefresh (js_periodic, one worker) replaces the set; requests only raise jwks:miss,
+ * Only gw.jwt.jwksRefresh (js_periodic, one worker) replaces the set; requests only raise jwks:miss,
  * and load GW_JWKS_FILE themselves while the dict is still empty.
  *
  * WebCrypto returns Promises, yet a rewrite-phase js_set cannot wait. njs computes every WebCrypto
@@ -138,7 +138,7 @@ export function rememberVerified(digest: string): void {
   verifiedDict().set(digest, 1);
 }
 
-/** A request saw a kid the set lacks: gw.jwksRefresh refetches at most once per jwks_retry. */
+/** A request saw a kid the set lacks: gw.jwt.jwksRefresh refetches at most once per jwks_retry. */
 export function noteUnknownKid(): void {
   dict().set('jwks:miss', '1');
 }

@@ -5,7 +5,7 @@
  * abort mid-body or mid-stream, a worker finishing its requests after a reload). Lease and release
  * race through `delete`: only the caller that deletes the lease gives the slot back, so a slot is
  * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
- * sweeper (gw.queueSweep) when it expires.
+ * sweeper (gw.ops.queueSweep) when it expires.
  */
 import { numberDict } from './counter';
 import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
