@@ -37,8 +37,8 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 // one: internalRedirect starts a new VM), creating every top-level function and table each time: a
 // flat bundle of all handlers cost a small chat request ~1.25M instructions, this layout ~1.03M
 // (docs/internals.md#njs-constraints; `npm run bench -- --only instructions` measures it).
-// So each handler group of njs/handlers.json is bundled on its own into the body of a loader
-// function, and the module's top level holds only the loaders and a dispatch table: a group's code
+// So each handler group of njs/handlers.json is bundled on its own into one branch of a loader
+// function, and the module's top level holds only that loader and a dispatch table: a group's code
 // is instantiated on the first call of one of its handlers in that VM, and only then. Groups that
 // share a module each carry a copy; handlers talk through nginx variables, never module state.
 // Separate bundles imported per location would do the same, at ~3 MB of worker memory per location.
@@ -48,7 +48,7 @@ const { readFileSync, writeFileSync } = await import('node:fs');
 // the built-ins some group actually uses are imported.
 const EXTERNALS = { 'gw-routes.js': 'gw-routes.js' };
 const BUILTINS = ['fs', 'crypto', 'querystring', 'zlib', 'xml'];
-const { groups, direct } = JSON.parse(readFileSync(join(root, 'njs/handlers.json'), 'utf8'));
+const { groups, direct, cold } = JSON.parse(readFileSync(join(root, 'njs/handlers.json'), 'utf8'));
 // The routing table and the built-ins are imported once at the top: the group bundles see them as
 // free variables (__gw_ext_*).
 const usedBuiltins = Object.create(null);
@@ -68,31 +68,73 @@ function externalVar(mod) {
   return '__gw_ext_' + mod.replace(/[^A-Za-z0-9]/g, '_');
 }
 
-const parts = [];
-for (const m of Object.keys(EXTERNALS)) parts.push('import ' + externalVar(m) + ' from "' + EXTERNALS[m] + '";');
-const table = [];
-for (const g of Object.keys(groups)) {
-  const names = groups[g];
-  const entry = names.map((h) => "import { " + h + " } from './handlers/" + h + "';\n__gw_out." + h + ' = ' + h + ';').join('\n');
+// Cold modules (handlers.json `cold`: name -> file under njs/src): code that only rare paths run (an
+// error, a key-file load). Every module a group bundles is instantiated in each request's VM, used or
+// not, so a cold module is bundled apart and the groups import a stand-in whose functions load it
+// into the VM on their first call (__gw_unit). A cold module exports functions only.
+const coldFiles = Object.create(null);
+for (const name of Object.keys(cold)) coldFiles[join(root, 'njs/src', cold[name])] = name;
+function coldExports(name) {
+  const file = join(root, 'njs/src', cold[name]);
+  const text = readFileSync(file, 'utf8');
+  const values = [...text.matchAll(/^export (?:const|let|var|class|default)\b\s*(\w*)/gm)].map((m) => m[1] || 'default');
+  if (values.length) {
+    console.error(`njs/build: cold module ${cold[name]} exports values (${values.join(', ')}); a cold module exports functions only: move them to a module the hot code imports.`);
+    process.exit(1);
+  }
+  return [...text.matchAll(/^export function (\w+)/gm)].map((m) => m[1]);
+}
+function coldPlugin(self) {
+  return {
+    name: 'njs-cold',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (a) => {
+        const file = join(a.resolveDir, a.path.endsWith('.ts') ? a.path : a.path + '.ts');
+        const name = coldFiles[file];
+        return name !== undefined && name !== self ? { path: name, namespace: 'njs-cold' } : undefined;
+      });
+      b.onLoad({ filter: /.*/, namespace: 'njs-cold' }, (a) => ({
+        loader: 'js',
+        contents: coldExports(a.path).map((f) => 'export function ' + f + '(a, b, c, d, e, f) { return __gw_unit("' + a.path + '").' + f + '(a, b, c, d, e, f); }').join('\n'),
+      }));
+    },
+  };
+}
+async function bundle(entry, sourcefile, self) {
   const result = await esbuild.build({
-    stdin: { contents: entry, resolveDir: join(root, 'njs/src'), sourcefile: 'group-' + g + '.ts', loader: 'ts' },
+    stdin: { contents: entry, resolveDir: join(root, 'njs/src'), sourcefile, loader: 'ts' },
     bundle: true,
     format: 'iife',
     target: 'es2017',
     supported: Object.fromEntries(NJS_UNSUPPORTED.map((f) => [f, false])),
-    plugins: [externals],
+    plugins: [externals, coldPlugin(self)],
     legalComments: 'none',
     logLevel: 'warning',
     write: false,
   });
-  parts.push('function __gw_load_' + g + '() {\n  var __gw_out = {};\n' + result.outputFiles[0].text + '  return __gw_out;\n}');
+  return result.outputFiles[0].text;
+}
+const parts = [];
+for (const m of Object.keys(EXTERNALS)) parts.push('import ' + externalVar(m) + ' from "' + EXTERNALS[m] + '";');
+const table = [];
+const loaders = [];
+for (const g of Object.keys(groups)) {
+  const names = groups[g];
+  const entry = names.map((h) => "import { " + h + " } from './handlers/" + h + "';\n__gw_out." + h + ' = ' + h + ';').join('\n');
+  loaders.push('  if (name === "' + g + '") {\n' + (await bundle(entry, 'group-' + g + '.ts', null)) + '    return __gw_units[name] = __gw_out;\n  }');
   // The export's members are created again in every request's VM: one per handler of the groups
   // every request runs (gw.auth), one getter for each other group (gw.ops.metrics).
-  if (direct.indexOf(g) >= 0) for (const h of names) table.push(h + ': function (a, b, c) { return __gw_group_' + g + '().' + h + '(a, b, c); }');
-  else table.push('get ' + g + '() { return __gw_group_' + g + '(); }');
-  // Per VM, i.e. per request: the group is loaded at most once in it.
-  parts.push('var __gw_g_' + g + ' = null;\nfunction __gw_group_' + g + '() { if (__gw_g_' + g + ' === null) __gw_g_' + g + ' = __gw_load_' + g + '(); return __gw_g_' + g + '; }');
+  if (direct.indexOf(g) >= 0) for (const h of names) table.push(h + ': function (a, b, c) { return __gw_unit("' + g + '").' + h + '(a, b, c); }');
+  else table.push('get ' + g + '() { return __gw_unit("' + g + '"); }');
 }
+for (const name of Object.keys(cold)) {
+  if (groups[name]) throw new Error('njs/handlers.json: "' + name + '" names both a group and a cold module');
+  const entry = coldExports(name).map((f) => "import { " + f + " } from './" + cold[name].replace(/\.ts$/, '') + "';\n__gw_out." + f + ' = ' + f + ';').join('\n');
+  loaders.push('  if (name === "' + name + '") {\n' + (await bundle(entry, 'cold-' + name + '.ts', name)) + '    return __gw_units[name] = __gw_out;\n  }');
+}
+// One top-level function loads every group and cold module, each at most once per VM (per request):
+// the top level is created anew in every VM, so it holds as few functions as it can.
+parts.push('var __gw_units = null;\nfunction __gw_unit(name) {\n  if (__gw_units === null) __gw_units = {};\n  var u = __gw_units[name];\n  if (u !== undefined) return u;\n  var __gw_out = {};\n' + loaders.join('\n') + '\n  throw new Error("gw: no handler group or cold module " + name + " in this bundle (njs/handlers.json)");\n}');
 // Imports go first in the module; the group loaders above reference them only when called.
 for (const m of BUILTINS) if (usedBuiltins[m]) parts.unshift('import ' + externalVar(m) + ' from "' + m + '";');
 parts.push('export default {\n  ' + table.join(',\n  ') + '\n};\n');

@@ -27,7 +27,7 @@ describe('bundle in real nginx', () => {
     }
   });
 
-  const spec = JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { direct: string[]; groups: Record<string, string[]> };
+  const spec = JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { direct: string[]; groups: Record<string, string[]>; cold?: Record<string, string> };
   const groups = spec.groups;
   // What nginx calls each handler: gw.<handler> in the groups every request runs, gw.<group>.<handler> in the others.
   const paths = Object.entries(groups).flatMap(([g, hs]) => hs.map((h) => (spec.direct.includes(g) ? h : g + '.' + h)));
@@ -57,10 +57,12 @@ describe('bundle in real nginx', () => {
     // Top-level statements start in column 0; everything else is inside a loader.
     const top = js.split('\n').filter((l) => /^[A-Za-z]/.test(l));
     // Imports: the routing table and the built-in modules (no require(): QuickJS lacks it).
-    const allowed = [/^import __gw_ext_\w+ from "(gw-routes\.js|fs|crypto)";$/, /^function __gw_load_\w+\(\) \{$/,
-      /^var __gw_g_\w+ = null;$/, /^function __gw_group_\w+\(\) \{/, /^export default \{$/];
+    const allowed = [/^import __gw_ext_\w+ from "(gw-routes\.js|fs|crypto)";$/, /^var __gw_units = null;$/,
+      /^function __gw_unit\(name\) \{$/, /^export default \{$/];
     expect(top.filter((l) => !allowed.some((re) => re.test(l)))).toEqual([]);
-    expect(top.filter((l) => l.startsWith('function __gw_load_'))).toHaveLength(Object.keys(groups).length);
+    // Every group and cold module is one branch of the loader, nothing is loaded at the top.
+    const units = Object.keys(groups).concat(Object.keys(spec.cold ?? {}));
+    expect([...js.matchAll(/^ {2}if \(name === "(\w+)"\) \{$/gm)].map((m) => m[1]).sort()).toEqual(units.sort());
   });
 
   it('calls no require(): QuickJS (js_engine qjs) has none, built-ins come in as top-level imports', () => {

@@ -356,8 +356,8 @@ cpSync(distDir, throwingDist, { recursive: true });
   // The loader of the group that holds gw.auth (njs/handlers.json).
   const groups = (JSON.parse(readFileSync(join(projectRoot, 'njs/handlers.json'), 'utf8')) as { groups: Record<string, string[]> }).groups;
   const g = Object.keys(groups).find((k) => groups[k].includes('auth'));
-  const patched = js.replace(`function __gw_load_${g}() {`, `function __gw_load_${g}() { throw new ReferenceError("require is not defined (test)");`);
-  if (patched === js) throw new Error(`dist/gateway.js has no __gw_load_${g} loader (the group of gw.auth) to patch`);
+  const patched = js.replace(`  if (name === "${g}") {`, `  if (name === "${g}") { throw new ReferenceError("require is not defined (test)");`);
+  if (patched === js) throw new Error(`dist/gateway.js has no loader branch for the group "${g}" (the group of gw.auth) to patch`);
   writeFileSync(f, patched);
 }
 
