@@ -22,6 +22,9 @@ const SECTIONS: Record<string, string> = {
   comparison: 'Gateway vs plain nginx vs direct',
   overload: 'Overload',
   instructions: 'Instructions per request',
+  'instruction-features': 'Instructions per feature',
+  realistic: 'Realistic latency',
+  memory: 'Memory',
   extract: 'Model extraction',
 };
 

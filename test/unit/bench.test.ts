@@ -15,7 +15,7 @@ function load(over: Partial<LoadResult>): LoadResult {
   return {
     connections: 1, durationS: 1, rps: 100, okRps: 100, completed: 100, ok: 100, non2xx: 0, statuses: { 200: 100 }, errors: 0, timeouts: 0,
     bytesPerSec: 1000, latency: { p50: 1, p90: 2, p99: 3, p999: 4, mean: 1.5, max: 5 }, serverCpuMsPer1k: 50, backendCpuMsPer1k: 10,
-    loadgenCpuPct: 20, serverPeakRssMb: 10, ...over,
+    loadgenCpuPct: 20, serverPeakRssMb: 10, meanInflight: 1, backendInflight: null, ...over,
   };
 }
 
