@@ -320,7 +320,8 @@ function memoryMd(r: BenchReport, out: string[]): void {
   }
   out.push(`Fresh nginx (${m.workers} workers) per target; the backend reads each body and holds its answer ${m.holdMs} ms, so ${m.connections} bodies sit inside nginx at once `
     + `for a ${m.durationS} s load. RSS = resident memory summed over the workers: at idle before the load, and the peak of samples every 100 ms during it; `
-    + 'high-water mark = the workers\' VmHWM summed, ${m.hwmReset ? 'reset before the load (/proc/<pid>/clear_refs)' : 'since the workers started (the reset through /proc/<pid>/clear_refs failed)'}. Per request = (peak − idle) ÷ requests open at the backend.');
+    + `high-water mark = the workers' VmHWM summed, ${m.hwmReset ? 'reset before the load (/proc/<pid>/clear_refs)' : 'since the workers started (the reset through /proc/<pid>/clear_refs failed)'}. `
+    + 'Per request = (peak − idle) ÷ requests open at the backend.');
   out.push('');
   out.push('| target | idle RSS MB | peak RSS MB | high-water mark MB | added MB | open at backend (median / max) | added MB per request | ÷ body size | req/s |');
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
