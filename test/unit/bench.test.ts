@@ -212,6 +212,15 @@ describe('bench realistic-latency and memory cells', () => {
     expect(blocks.instructions).toContain(BUILD);
   });
 
+  it('a ci snapshot fills the full-only blocks with a pointer to the full profile; a full one without them is refused', () => {
+    const ci = renderBlocks({ ...report({}), meta: { ...report({}).meta, profile: 'ci' } });
+    expect(ci.realistic).toMatch(/full profile only.*npm run bench -- --publish/);
+    expect(ci.memory).toMatch(/full profile only/);
+    const full = renderBlocks(report({}));
+    expect(full.realistic).toBeUndefined();
+    expect(full.memory).toBeUndefined();
+  });
+
   it('the mock paces streams from its options and holds skimmed answers', async () => {
     const m = await startMockVllm({ name: 'paced', models: ['m'], latencyMs: 1, chunks: 20, chunkDelayMs: 1 });
     const s = await startMockVllm({ name: 'hold', models: ['m'], latencyMs: 1, skimBodies: true });
