@@ -45,6 +45,8 @@ export interface InstructionsReport {
   tool: string;
   /** nginx, njs and engine the counts are for (absent in older reports): counts compare only within one build. */
   build?: string;
+  /** The njs version the gateway reported (its /v1/metadata). */
+  njs?: string;
   rows: InstructionRow[];
   skipped: string | null;
   broken: string[];
@@ -241,6 +243,7 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
         }
       }
     }
+    if (njs) report.njs = njs;
     report.build = `nginx ${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ''}, njs ${njs ?? '?'}, ${rt.jsEngine ?? 'njs'} engine`;
     log(`instructions counted on ${report.build}`);
     for (const x of featureInstructions(report.rows)) log(`instructions ${PAYLOADS[x.payload].label}: ${x.feature} ${Math.round(x.instructions)} per request (${x.from})`);

@@ -87,7 +87,8 @@ export async function runMemory(p: { duration: number }, rt: NginxRuntime, worke
     out.skipped = 'no /proc on this system: RSS cannot be read';
     return out;
   }
-  const fleet = await startBenchMocks();
+  // Only the holding backend: the gateway routes its model alone.
+  const fleet = await startBenchMocks([PAYLOAD.upstream]);
   try {
     const inflight = async () => (await fleet.stats())[PAYLOAD.upstream]?.inflight ?? 0;
     for (const name of ['plain', 'gateway'] as const) {

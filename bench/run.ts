@@ -297,7 +297,8 @@ async function main(): Promise<number> {
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
   if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {
-    const t = await startTargets(rt, { workers: WORKERS });
+    const extraBackends = runs('main') ? profile.cells.map((c) => PAYLOADS[c.payload].upstream) : [];
+    const t = await startTargets(rt, { workers: WORKERS, extraBackends });
     const stop = () => { void t.stop().then(() => process.exit(130)); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -318,6 +319,7 @@ async function main(): Promise<number> {
   if (runs('instructions')) {
     report.instructions = await runInstructions(profile.instructions, rt, log);
     report.broken.push(...report.instructions.broken);
+    if (report.instructions.njs) report.meta.versions.njs = report.instructions.njs;
   }
   if (runs('extract')) {
     report.extract = await runExtract(profile.extract, rt, log);

@@ -35,7 +35,10 @@ export const PACED = { ttftMs: 50, tokens: 20, tokenMs: 10, connections: 256 };
  */
 export const MEMORY = { imageKb: 2048, connections: 32, holdMs: 1000 };
 
-/** Mock vLLM backends by upstream name (bench/mockProcess.ts runs them in a process of their own). */
+/**
+ * Mock vLLM backends by upstream name (bench/mockProcess.ts runs them in a process of their own).
+ * Those in ON_DEMAND run only for the stages and cells that use them.
+ */
 export const BACKENDS: Record<string, Omit<MockOptions, 'name' | 'models'>> = {
   be_chat: { latencyMs: 0 },
   be_embed: { latencyMs: 0 },
@@ -51,7 +54,14 @@ export const BACKENDS: Record<string, Omit<MockOptions, 'name' | 'models'>> = {
   be_ocr_capped: { latencyMs: 100, maxConcurrency: 4 },
 };
 
-/** The routing table (gateway.json's "models"), before the gateway features below are merged in. */
+/**
+ * Backends started only where a cell uses them (bench/targets.ts startBenchMocks): each upstream the
+ * gateway knows adds health checks to its background work, which the instructions stage's callgrind
+ * window counts with the requests, so the backends every run has stay the ones it always had.
+ */
+export const ON_DEMAND = ['be_chat_paced', 'be_ocr_hold'];
+
+/** The routing table (gateway.json's "models"), before the gateway features below are merged in; a gateway routes the models of the backends that run. */
 export const MODELS: Record<string, ModelSpec> = {
   [CHAT]: { upstream: 'be_chat', capabilities: ['chat', 'completions'] },
   [EMBED]: { upstream: 'be_embed', capabilities: ['embeddings'] },
