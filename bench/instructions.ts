@@ -2,12 +2,14 @@
  * Instructions per request: what the gateway costs over plain nginx, counted by valgrind's callgrind
  * on a single-process nginx (`master_process off`), so the number does not move with the machine's
  * noise the way req/s and CPU seconds do on a shared 2-core box. Same binary, same config, same
- * requests: the same count, whatever else the machine is doing.
+ * requests: the same count for the requests themselves, whatever else the machine is doing.
  *
  * Per target: nginx starts under callgrind with instrumentation off (startup is not counted), takes
  * a warm-up, then `callgrind_control -i on` counts exactly the measured requests (c=4, autocannon
  * `amount`), `-i off`, and the total over the requests is the result. Background work inside that
- * window (the gateway's health checks and periodic jobs) is counted too: a few thousandths of it.
+ * window (the gateway's health checks and js_periodic jobs, which run by the clock) is counted too:
+ * its share per request grows with the window's wall time, which a loaded machine stretches, so the
+ * slowest variants move by a few percent between runs; each row keeps its window's length (windowS).
  * Skipped, with the reason in the report, when valgrind is not installed (Debian: apt-get install
  * valgrind; it ships callgrind_control).
  */
@@ -39,6 +41,8 @@ export interface InstructionRow {
   instructionsPerRequest: number;
   /** instructionsPerRequest ÷ plain nginx's for the same payload. */
   vsPlain: number | null;
+  /** Wall time of the counted window, s (the clock-driven background work in it grows with it). */
+  windowS?: number;
 }
 
 export interface InstructionsReport {
@@ -169,16 +173,18 @@ function totalInstructions(dir: string, pid: number): number {
   return sum;
 }
 
-async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<number> {
+async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<{ perRequest: number; windowS: number }> {
   const load = (amount: number) => runLoad({ url: o.url, path: o.path, body: o.body, headers: o.headers, connections: 4, duration: 600, amount, timeout: 120 });
   const warm = await load(Math.max(10, Math.round(o.requests / 10)));
   if (warm.ok !== warm.completed || warm.completed === 0) throw new Error(`warm-up: statuses ${JSON.stringify(warm.statuses)}, ${warm.errors} errors`);
+  const t0 = Date.now();
   instrument(true, o.pid);
   const res = await load(o.requests);
   instrument(false, o.pid);
+  const windowS = (Date.now() - t0) / 1000;
   await o.stop();
   if (res.ok !== o.requests) throw new Error(`${res.ok} of ${o.requests} requests answered 2xx (statuses ${JSON.stringify(res.statuses)}, ${res.errors} errors)`);
-  return totalInstructions(o.dir, o.pid) / o.requests;
+  return { perRequest: totalInstructions(o.dir, o.pid) / o.requests, windowS };
 }
 
 export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, log: (m: string) => void): Promise<InstructionsReport> {
@@ -202,7 +208,7 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
       let plainIr: number | null = null;
       // Plain nginx first: the floor every ratio divides by.
       try {
-        plainIr = await twice(`plain ${pl.id}`, log, async () => {
+        const m = await twice(`plain ${pl.id}`, log, async () => {
           const port = await freePort();
           const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-cg-'));
           chmodSync(prefix, 0o755);
@@ -216,8 +222,9 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
             rmSync(prefix, { recursive: true, force: true });
           }
         });
-        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1 });
-        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request`);
+        plainIr = m.perRequest;
+        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1, windowS: m.windowS });
+        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request (${m.windowS.toFixed(1)} s window)`);
       } catch (e) {
         report.broken.push(`instructions plain ${pl.id}: ${(e as Error).message}`);
       }
@@ -225,7 +232,7 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
         const v = FEATURE_VARIANTS.find((x) => x.id === id);
         if (!v) throw new Error(`instructions: unknown variant ${id}`);
         try {
-          const ir = await twice(`gateway ${v.id} ${pl.id}`, log, async () => {
+          const m = await twice(`gateway ${v.id} ${pl.id}`, log, async () => {
             const g = await startGateway(fleet, { workers: 1, variant: v, rt: vrt, patch: singleProcess });
             try {
               const bad = await preflight(g.stack.url, pl.path, body, g.headers, pl.upstream);
@@ -236,8 +243,9 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
               await g.stack.stop();
             }
           });
-          report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null });
-          log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}`);
+          const ir = m.perRequest;
+          report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null, windowS: m.windowS });
+          log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}, ${m.windowS.toFixed(1)} s window`);
         } catch (e) {
           report.broken.push(`instructions gateway ${v.id} ${pl.id}: ${(e as Error).message}`);
         }
