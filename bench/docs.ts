@@ -22,7 +22,20 @@ const SECTIONS: Record<string, string> = {
   comparison: 'Gateway vs plain nginx vs direct',
   overload: 'Overload',
   instructions: 'Instructions per request',
+  'instruction-features': 'Instructions per feature',
+  realistic: 'Realistic latency',
+  memory: 'Memory',
   extract: 'Model extraction',
+};
+
+/**
+ * Blocks only the full profile measures (bench/scenarios.ts PROFILES): a snapshot of another profile
+ * fills them with a sentence saying where the numbers come from, so the page can carry their markers
+ * whichever profile was published last. A full snapshot without their data is still an error.
+ */
+const FULL_ONLY: Record<string, string> = {
+  realistic: 'the realistic-latency cell (256 streams at a model server\'s pace)',
+  memory: 'the memory stage (worker RSS with 32 concurrent 2 MB bodies)',
 };
 
 /** The results markdown cut at its `##`/`###` headings: heading text → body lines (trimmed). */
@@ -48,6 +61,9 @@ export function renderBlocks(r: BenchReport): Record<string, string> {
   for (const name of Object.keys(SECTIONS)) {
     const s = all.find((x) => x.heading.startsWith(SECTIONS[name]));
     if (s?.body) blocks[name] = `**${s.heading}**\n\n${s.body}`;
+    else if (FULL_ONLY[name] && m.profile !== 'full') {
+      blocks[name] = `_Not in this snapshot: ${FULL_ONLY[name]} runs in the full profile only; publish one with \`npm run bench -- --publish\`, then \`npm run bench:docs\`._`;
+    }
   }
   return blocks;
 }

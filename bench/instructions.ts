@@ -2,12 +2,14 @@
  * Instructions per request: what the gateway costs over plain nginx, counted by valgrind's callgrind
  * on a single-process nginx (`master_process off`), so the number does not move with the machine's
  * noise the way req/s and CPU seconds do on a shared 2-core box. Same binary, same config, same
- * requests: the same count, whatever else the machine is doing.
+ * requests: the same count for the requests themselves, whatever else the machine is doing.
  *
  * Per target: nginx starts under callgrind with instrumentation off (startup is not counted), takes
  * a warm-up, then `callgrind_control -i on` counts exactly the measured requests (c=4, autocannon
  * `amount`), `-i off`, and the total over the requests is the result. Background work inside that
- * window (the gateway's health checks and periodic jobs) is counted too: a few thousandths of it.
+ * window (the gateway's health checks and js_periodic jobs, which run by the clock) is counted too:
+ * its share per request grows with the window's wall time, which a loaded machine stretches, so the
+ * slowest variants move by a few percent between runs; each row keeps its window's length (windowS).
  * Skipped, with the reason in the report, when valgrind is not installed (Debian: apt-get install
  * valgrind; it ships callgrind_control).
  */
@@ -39,13 +41,87 @@ export interface InstructionRow {
   instructionsPerRequest: number;
   /** instructionsPerRequest ÷ plain nginx's for the same payload. */
   vsPlain: number | null;
+  /** Wall time of the counted window, s (the clock-driven background work in it grows with it). */
+  windowS?: number;
 }
 
 export interface InstructionsReport {
   tool: string;
+  /** nginx, njs and engine the counts are for (absent in older reports): counts compare only within one build. */
+  build?: string;
+  /** The njs version the gateway reported (its /v1/metadata). */
+  njs?: string;
   rows: InstructionRow[];
   skipped: string | null;
   broken: string[];
+}
+
+/**
+ * What each feature costs, as differences between variants of one payload (instructions per request):
+ * a feature is the all-on gateway minus the variant that switches it off; the token rows are the
+ * variant minus the all-on gateway (a token checked instead of the API key); routing is the
+ * routing-only gateway minus plain nginx. Rows whose variants were not both measured are left out.
+ */
+export interface FeatureInstructions {
+  payload: PayloadId;
+  feature: string;
+  /** How it is derived, e.g. "all − no-auth". */
+  from: string;
+  instructions: number;
+}
+
+const FEATURE_DIFFS: { feature: string; plus: string; minus: string }[] = [
+  { feature: 'routing (+ the VMs, the njs floor)', plus: 'routing-only', minus: 'plain' },
+  { feature: 'API keys + rate limit', plus: 'all', minus: 'no-auth' },
+  { feature: 'per-model queue', plus: 'all', minus: 'no-queue' },
+  { feature: 'JSON access log, usage body filter + ledger, metrics', plus: 'all', minus: 'no-logs' },
+  { feature: 'HS256 token instead of the API key', plus: 'jwt-hs256', minus: 'all' },
+  { feature: 'RS256 token (JWKS) instead of the API key', plus: 'jwt-rs256', minus: 'all' },
+];
+
+export function featureInstructions(rows: InstructionRow[]): FeatureInstructions[] {
+  const out: FeatureInstructions[] = [];
+  const payloads = rows.map((r) => r.payload).filter((p, i, a) => a.indexOf(p) === i);
+  for (const payload of payloads) {
+    const ir = (target: string) => rows.find((r) => r.payload === payload && r.target === target)?.instructionsPerRequest;
+    for (const d of FEATURE_DIFFS) {
+      const a = ir(d.plus), b = ir(d.minus);
+      if (a !== undefined && b !== undefined) out.push({ payload, feature: d.feature, from: `${d.plus} − ${d.minus}`, instructions: a - b });
+    }
+    const all = ir('all'), floor = ir('routing-only');
+    const parts = ['no-auth', 'no-queue', 'no-logs'].map((v) => ir(v));
+    if (all !== undefined && floor !== undefined && parts.every((x) => x !== undefined)) {
+      // Features that cost more together than apart (or less) show here; 0 when they add up.
+      const sum = parts.reduce((acc, x) => acc + (all - (x as number)), 0);
+      out.push({ payload, feature: 'not additive (all − routing-only − the three features above)', from: 'all − routing-only − Σ', instructions: all - floor - sum });
+    }
+  }
+  return out;
+}
+
+/** The njs version a gateway runs (its /v1/metadata), or null when it does not say. */
+async function njsVersion(url: string, headers: Record<string, string>): Promise<string | null> {
+  try {
+    const res = await fetch(`${url}/v1/metadata`, { headers });
+    const doc = (await res.json()) as { gateway?: { njs?: unknown } };
+    return typeof doc.gateway?.njs === 'string' ? doc.gateway.njs : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One target's measurement, tried a second time when the first fails: on a loaded machine a
+ * callgrind run has been seen to end with no count (a dump without totals) although the requests
+ * were served; a second failure is reported.
+ */
+async function twice<T>(what: string, log: (m: string) => void, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    log(`instructions ${what}: ${(e as Error).message.split('\n')[0]}; trying once more`);
+    return fn();
+  }
 }
 
 /** callgrind writes its counts when nginx exits; a SIGKILL before that loses them. */
@@ -83,27 +159,32 @@ function instrument(on: boolean, pid: number): void {
 function totalInstructions(dir: string, pid: number): number {
   let sum = 0;
   let found = false;
+  const seen: string[] = [];
   for (const f of readdirSync(dir).filter((n) => n === `callgrind.${pid}` || n.startsWith(`callgrind.${pid}.`))) {
-    const m = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
+    const text = readFileSync(join(dir, f), 'utf8');
+    seen.push(`${f}: ${text.length} bytes, ${/^totals: \d+/m.exec(text)?.[0] ?? 'no totals line'}`);
+    const m = /^totals: (\d+)/m.exec(text);
     if (m) {
       sum += Number(m[1]);
       found = true;
     }
   }
-  if (!found || sum === 0) throw new Error(`no instructions counted for pid ${pid} in ${dir} (did callgrind_control reach it?): ${readdirSync(dir).join(' ')}`);
+  if (!found || sum === 0) throw new Error(`no instructions counted for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
   return sum;
 }
 
-async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<number> {
+async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<{ perRequest: number; windowS: number }> {
   const load = (amount: number) => runLoad({ url: o.url, path: o.path, body: o.body, headers: o.headers, connections: 4, duration: 600, amount, timeout: 120 });
   const warm = await load(Math.max(10, Math.round(o.requests / 10)));
   if (warm.ok !== warm.completed || warm.completed === 0) throw new Error(`warm-up: statuses ${JSON.stringify(warm.statuses)}, ${warm.errors} errors`);
+  const t0 = Date.now();
   instrument(true, o.pid);
   const res = await load(o.requests);
   instrument(false, o.pid);
+  const windowS = (Date.now() - t0) / 1000;
   await o.stop();
   if (res.ok !== o.requests) throw new Error(`${res.ok} of ${o.requests} requests answered 2xx (statuses ${JSON.stringify(res.statuses)}, ${res.errors} errors)`);
-  return totalInstructions(o.dir, o.pid) / o.requests;
+  return { perRequest: totalInstructions(o.dir, o.pid) / o.requests, windowS };
 }
 
 export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, log: (m: string) => void): Promise<InstructionsReport> {
@@ -115,6 +196,7 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
     return report;
   }
   report.tool = `${version} --tool=callgrind`;
+  let njs: string | null = null;
   const fleet = await startBenchMocks();
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-callgrind-'));
   chmodSync(dir, 0o777); // callgrind writes here as whatever user runs nginx
@@ -126,20 +208,23 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
       let plainIr: number | null = null;
       // Plain nginx first: the floor every ratio divides by.
       try {
-        const port = await freePort();
-        const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-cg-'));
-        chmodSync(prefix, 0o755);
-        const ports: Record<string, number> = {};
-        for (const up of Object.keys(fleet.ports)) ports[up] = up === pl.upstream ? port : await freePort();
-        const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port, env: NGINX_ENV });
-        try {
-          plainIr = await measure({ pid: nginx.pid, stop: () => nginx.stop(EXIT_GRACE_MS), dir, url: `http://127.0.0.1:${port}`, path: pl.path, body, headers: {}, requests: cell.requests });
-        } finally {
-          await nginx.stop();
-          rmSync(prefix, { recursive: true, force: true });
-        }
-        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1 });
-        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request`);
+        const m = await twice(`plain ${pl.id}`, log, async () => {
+          const port = await freePort();
+          const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-cg-'));
+          chmodSync(prefix, 0o755);
+          const ports: Record<string, number> = {};
+          for (const up of Object.keys(fleet.ports)) ports[up] = up === pl.upstream ? port : await freePort();
+          const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port, env: NGINX_ENV });
+          try {
+            return await measure({ pid: nginx.pid, stop: () => nginx.stop(EXIT_GRACE_MS), dir, url: `http://127.0.0.1:${port}`, path: pl.path, body, headers: {}, requests: cell.requests });
+          } finally {
+            await nginx.stop();
+            rmSync(prefix, { recursive: true, force: true });
+          }
+        });
+        plainIr = m.perRequest;
+        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1, windowS: m.windowS });
+        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request (${m.windowS.toFixed(1)} s window)`);
       } catch (e) {
         report.broken.push(`instructions plain ${pl.id}: ${(e as Error).message}`);
       }
@@ -147,21 +232,29 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
         const v = FEATURE_VARIANTS.find((x) => x.id === id);
         if (!v) throw new Error(`instructions: unknown variant ${id}`);
         try {
-          const g = await startGateway(fleet, { workers: 1, variant: v, rt: vrt, patch: singleProcess });
-          try {
-            const bad = await preflight(g.stack.url, pl.path, body, g.headers, pl.upstream);
-            if (bad) throw new Error(`preflight: ${bad}`);
-            const ir = await measure({ pid: g.stack.nginx.pid, stop: () => g.stack.nginx.stop(EXIT_GRACE_MS), dir, url: g.stack.url, path: pl.path, body, headers: g.headers, requests: cell.requests });
-            report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null });
-            log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}`);
-          } finally {
-            await g.stack.stop();
-          }
+          const m = await twice(`gateway ${v.id} ${pl.id}`, log, async () => {
+            const g = await startGateway(fleet, { workers: 1, variant: v, rt: vrt, patch: singleProcess });
+            try {
+              const bad = await preflight(g.stack.url, pl.path, body, g.headers, pl.upstream);
+              if (bad) throw new Error(`preflight: ${bad}`);
+              if (!njs) njs = await njsVersion(g.stack.url, g.headers);
+              return await measure({ pid: g.stack.nginx.pid, stop: () => g.stack.nginx.stop(EXIT_GRACE_MS), dir, url: g.stack.url, path: pl.path, body, headers: g.headers, requests: cell.requests });
+            } finally {
+              await g.stack.stop();
+            }
+          });
+          const ir = m.perRequest;
+          report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null, windowS: m.windowS });
+          log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}, ${m.windowS.toFixed(1)} s window`);
         } catch (e) {
           report.broken.push(`instructions gateway ${v.id} ${pl.id}: ${(e as Error).message}`);
         }
       }
     }
+    if (njs) report.njs = njs;
+    report.build = `nginx ${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ''}, njs ${njs ?? '?'}, ${rt.jsEngine ?? 'njs'} engine`;
+    log(`instructions counted on ${report.build}`);
+    for (const x of featureInstructions(report.rows)) log(`instructions ${PAYLOADS[x.payload].label}: ${x.feature} ${Math.round(x.instructions)} per request (${x.from})`);
   } finally {
     await fleet.stop();
     // GW_BENCH_KEEP_CALLGRIND=1 keeps the callgrind files for callgrind_annotate (where the instructions go).

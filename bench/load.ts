@@ -2,7 +2,9 @@
  * One bounded autocannon run, with what autocannon does not report precisely enough here:
  * latency percentiles from every response's own hrtime (autocannon's histogram has 1 ms buckets,
  * too coarse for a sub-millisecond overhead), per-status counts, CPU time of given processes
- * (nginx workers, the mock process) and peak RSS of the nginx workers during the run.
+ * (nginx workers, the mock process) and peak RSS of the nginx workers during the run, and how many
+ * requests were really open at once (Little's law on the client side; the backend's own count when
+ * the spec can ask it), so a cell that claims N concurrent streams shows it held them.
  */
 import autocannon, { AutocannonRequest } from 'autocannon';
 import { cpuMs, rssSampler } from './procstat';
@@ -27,6 +29,8 @@ export interface LoadSpec {
   backendPids?: number[];
   /** Called with each response body (costs a copy per response; only for the real target). */
   onBody?: (status: number, body: string) => void;
+  /** Requests open at the backend right now (e.g. the mock's stats), sampled every 100 ms of the run. */
+  backendInflight?: () => Promise<number>;
 }
 
 export interface Percentiles {
@@ -59,6 +63,14 @@ export interface LoadResult {
   backendCpuMsPer1k: number | null;
   loadgenCpuPct: number;
   serverPeakRssMb: number | null;
+  /**
+   * Requests open at once on the client side, averaged over the run: the sum of every response's
+   * latency ÷ the run's length (Little's law). A bit under the connection count even when every
+   * connection always has a request open: the requests cut off at the end of the run are not counted.
+   */
+  meanInflight: number;
+  /** The backend's own count of open requests (spec.backendInflight), median and max of the samples; null when not sampled. */
+  backendInflight: { median: number; max: number; samples: number } | null;
 }
 
 export function percentiles(values: number[]): Percentiles {
@@ -76,11 +88,19 @@ export async function runLoad(s: LoadSpec): Promise<LoadResult> {
   let completed = 0;
   let ok = 0;
   let bytes = 0;
+  let busyMs = 0;
   const serverPids = s.serverPids ? s.serverPids() : [];
   const cpu0 = cpuMs(serverPids);
   const bcpu0 = cpuMs(s.backendPids ?? []);
   const self0 = process.cpuUsage();
   const rss = rssSampler(() => serverPids);
+  const inflightSamples: number[] = [];
+  let sampling = false;
+  const inflightTimer = s.backendInflight ? setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    s.backendInflight!().then((n) => inflightSamples.push(n), () => undefined).finally(() => { sampling = false; });
+  }, 100) : null;
   const request: AutocannonRequest = { method: 'POST', path: s.path, body: s.body };
   if (s.onBody) {
     const cb = s.onBody;
@@ -103,6 +123,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadResult> {
   });
   inst.on('response', (_c, status, resBytes, ms) => {
     completed++;
+    busyMs += ms;
     statuses[status] = (statuses[status] ?? 0) + 1;
     bytes += resBytes;
     if (status >= 200 && status < 300) {
@@ -111,6 +132,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadResult> {
     }
   });
   const res = await inst;
+  if (inflightTimer) clearInterval(inflightTimer);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const self = process.cpuUsage(self0);
   const peak = rss.stop();
@@ -135,6 +157,8 @@ export async function runLoad(s: LoadSpec): Promise<LoadResult> {
     backendCpuMsPer1k: per1k(bcpu0, bcpu1),
     loadgenCpuPct: ((self.user + self.system) / 1000 / (wall * 1000)) * 100,
     serverPeakRssMb: peak,
+    meanInflight: busyMs / 1000 / durationS,
+    backendInflight: inflightSamples.length ? { median: median(inflightSamples), max: Math.max(...inflightSamples), samples: inflightSamples.length } : null,
   };
 }
 
@@ -174,5 +198,11 @@ export function medianResult(rounds: LoadResult[]): LoadResult & { rounds: numbe
     backendCpuMsPer1k: num((r) => r.backendCpuMsPer1k),
     loadgenCpuPct: num((r) => r.loadgenCpuPct) ?? 0,
     serverPeakRssMb: rounds.some((r) => r.serverPeakRssMb !== null) ? Math.max(...rounds.map((r) => r.serverPeakRssMb ?? 0)) : null,
+    meanInflight: num((r) => r.meanInflight ?? null) ?? NaN,
+    backendInflight: rounds.some((r) => r.backendInflight) ? {
+      median: median(rounds.map((r) => r.backendInflight?.median ?? NaN)),
+      max: Math.max(...rounds.map((r) => r.backendInflight?.max ?? 0)),
+      samples: rounds.reduce((a, r) => a + (r.backendInflight?.samples ?? 0), 0),
+    } : null,
   };
 }

@@ -3,7 +3,7 @@
  * the reports show "n/a"). nginx workers are found as the children of the master.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 let tick = 0;
 /** Clock ticks per second (utime/stime unit in /proc/<pid>/stat). */
@@ -80,6 +80,35 @@ export function peakRssMb(pids: number[]): number | null {
   let max = 0;
   for (const p of pids) max = Math.max(max, statusKb(p, 'VmHWM') ?? 0);
   return max / 1024;
+}
+
+/** Sum of the processes' resident-memory high-water marks (MB); null when /proc cannot tell. */
+export function peakRssSumMb(pids: number[]): number | null {
+  if (!procAvailable || pids.length === 0) return null;
+  let kb = 0;
+  for (const p of pids) {
+    const v = statusKb(p, 'VmHWM');
+    if (v === null) return null;
+    kb += v;
+  }
+  return kb / 1024;
+}
+
+/**
+ * Resets the processes' VmHWM to their current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux >= 4.0;
+ * needs the right to write it: the same user or root). False when any reset failed.
+ */
+export function resetPeakRss(pids: number[]): boolean {
+  if (!procAvailable || pids.length === 0) return false;
+  let ok = true;
+  for (const p of pids) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /** Samples the summed RSS of `pids()` every `everyMs` until stopped; returns the largest seen (MB). */

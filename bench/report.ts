@@ -4,11 +4,12 @@ import type { PoliteResult } from './politeLoad';
  * target, the comparison rows (gateway/plain ratios) and the regression check against a baseline.
  */
 import type { ExtractResult } from './extract';
-import type { InstructionsReport } from './instructions';
+import { featureInstructions, InstructionsReport } from './instructions';
 import { extractMarkdown } from './extract';
 import { llamaMarkdown, LlamaResult } from './llama';
 import type { LoadResult } from './load';
-import { GOALS, INSTRUCTIONS_TOLERANCE, PayloadId, PAYLOADS, REGRESSION_TOLERANCE, TargetId } from './scenarios';
+import type { MemoryResult } from './memory';
+import { GOALS, INSTRUCTIONS_TOLERANCE, PACED, PayloadId, PAYLOADS, REGRESSION_TOLERANCE, TargetId } from './scenarios';
 
 export type Measured = LoadResult & { rounds: number };
 
@@ -98,6 +99,8 @@ export interface BenchReport {
   real: RealResult | null;
   /** llama.cpp's llama-server, direct vs gateway (bench/llama.ts); absent in older reports. */
   llama?: LlamaResult | null;
+  /** Worker RSS with large bodies held inside nginx (bench/memory.ts); absent in older reports. */
+  memory?: MemoryResult | null;
   regression: string[];
   broken: string[];
 }
@@ -110,6 +113,8 @@ export interface Baseline {
   ratios: Record<string, { throughputRatio: number; cpuRatio: number | null }>;
   /** Instructions per request ÷ plain nginx's, by "<payload> <variant>" (bench/instructions.ts). */
   instructions?: Record<string, number>;
+  /** The nginx/njs/engine build those were counted on (InstructionsReport.build); other builds are not compared. */
+  instructionsBuild?: string;
 }
 
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
@@ -144,20 +149,38 @@ export function goals(cmp: Comparison[]): Goal[] {
   if (ocr) out.push({ what: `2 MB OCR throughput, gateway ÷ plain (${ocr.key})`, goal: `≥ ${GOALS.ocr2mThroughputRatio}`, measured: f(ocr.throughputRatio, 3), met: ocr.throughputRatio >= GOALS.ocr2mThroughputRatio });
   const one = min('chat');
   if (one) out.push({ what: `small chat added p50 latency (${one.key})`, goal: `≤ ${GOALS.chatAddedP50Ms} ms`, measured: `${f(one.addedP50Ms, 3)} ms`, met: one.addedP50Ms <= GOALS.chatAddedP50Ms });
+  const paced = max('chat-paced');
+  if (paced) {
+    out.push({ what: `streams at a model server's pace, throughput gateway ÷ plain (${paced.key}, issue 20)`, goal: `≥ ${GOALS.pacedThroughputRatio}`, measured: f(paced.throughputRatio, 3), met: paced.throughputRatio >= GOALS.pacedThroughputRatio });
+    out.push({ what: `streams at a model server's pace, added p99 latency (${paced.key}, issue 20)`, goal: `≤ ${GOALS.pacedAddedP99Ms} ms`, measured: `${f(paced.addedP99Ms, 2)} ms`, met: paced.addedP99Ms <= GOALS.pacedAddedP99Ms });
+  }
   return out;
 }
 
-export function makeBaseline(r: BenchReport): Baseline {
+/**
+ * The baseline this run makes. Instruction rows the run did not count (the ci profile counts fewer
+ * variants and payloads than the full one) are kept from `previous` when it is of the same build, so
+ * updating from either profile keeps every row covered.
+ */
+export function makeBaseline(r: BenchReport, previous: Baseline | null = null): Baseline {
   const ratios: Baseline['ratios'] = {};
   for (const c of r.comparisons) ratios[c.key] = { throughputRatio: +c.throughputRatio.toFixed(4), cpuRatio: c.cpuRatio === null ? null : +c.cpuRatio.toFixed(4) };
-  const instructions: Record<string, number> = {};
+  const build = r.instructions?.build ?? previous?.instructionsBuild;
+  const keep = previous?.instructions && previous.instructionsBuild === build ? previous.instructions : {};
+  const instructions: Record<string, number> = { ...keep };
   for (const x of r.instructions?.rows ?? []) if (x.target !== 'plain' && x.vsPlain !== null) instructions[`${x.payload} ${x.target}`] = +x.vsPlain.toFixed(3);
-  return { profile: r.meta.profile, commit: r.meta.versions.commit, time: r.meta.time, tolerance: REGRESSION_TOLERANCE, ratios, instructions };
+  const out: Baseline = { profile: r.meta.profile, commit: r.meta.versions.commit, time: r.meta.time, tolerance: REGRESSION_TOLERANCE, ratios, instructions };
+  if (build) out.instructionsBuild = build;
+  return out;
 }
 
 /** Warnings where the gateway's instructions per request (÷ plain nginx's) grew past INSTRUCTIONS_TOLERANCE. */
 export function instructionRegressions(rep: InstructionsReport | null, base: Baseline | null): string[] {
   if (!rep || !base?.instructions) return [];
+  // A count is exact for one nginx/njs/engine build only: another build's baseline says nothing.
+  if (rep.build && base.instructionsBuild && rep.build !== base.instructionsBuild) {
+    return [`instructions not compared: the baseline counted ${base.instructionsBuild}, this run ${rep.build}`];
+  }
   const out: string[] = [];
   for (const x of rep.rows) {
     const b = base.instructions[`${x.payload} ${x.target}`];
@@ -255,6 +278,65 @@ function measurementsMd(r: BenchReport, out: string[]): void {
   out.push('');
 }
 
+/**
+ * The realistic-latency cell (payload chat-paced, when measured): the gateway's price as a share of
+ * a long streamed request, and proof that the load held its streams open (at the client by Little's
+ * law, at the backend by the mock's own count).
+ */
+function realisticMd(r: BenchReport, out: string[]): void {
+  const cells = r.cells.filter((c) => c.payload === 'chat-paced');
+  if (!cells.length) return;
+  out.push(`## Realistic latency: ${PACED.connections} streams at a model server's pace`);
+  out.push('');
+  out.push(`Mock backend: ${PACED.ttftMs} ms to the first token, then ${PACED.tokens} tokens ${PACED.tokenMs} ms apart, streamed (SSE, include_usage), so a request lasts about `
+    + `${PACED.ttftMs + (PACED.tokens - 1) * PACED.tokenMs} ms; every target in the same run, rounds interleaved, medians. Open at once: requests in flight on the client side `
+    + '(sum of latencies ÷ run length; the requests cut off at the end of a run are not counted) and at the backend (the mock\'s own count, sampled every 100 ms: median / max).');
+  out.push('');
+  out.push('| c | target | req/s | ÷ plain | p50 ms | p99 ms | added p99 ms | open at once: client | backend | worker CPU µs/req | mock CPU µs/req | loadgen CPU % |');
+  out.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of cells) {
+    const pl = c.byTarget.plain;
+    for (const t of ['direct', 'plain', 'gateway'] as TargetId[]) {
+      const x = c.byTarget[t];
+      if (!x) continue;
+      const be = x.backendInflight ? `${f(x.backendInflight.median, 0)} / ${f(x.backendInflight.max, 0)}` : 'n/a';
+      out.push(`| ${c.connections} | ${t} | ${f(x.rps, 0)} | ${pl ? f(x.rps / pl.rps, 3) : 'n/a'} | ${f(x.latency.p50, 1)} | ${f(x.latency.p99, 1)} | `
+        + `${pl && t !== 'plain' ? fs(x.latency.p99 - pl.latency.p99, 2) : ''} | ${f(x.meanInflight, 0)} | ${be} | ${f(x.serverCpuMsPer1k, 0)} | ${f(x.backendCpuMsPer1k, 0)} | ${f(x.loadgenCpuPct, 0)} |`);
+    }
+  }
+  out.push('');
+}
+
+/** Worker memory with large bodies held inside nginx (bench/memory.ts). */
+function memoryMd(r: BenchReport, out: string[]): void {
+  const m = r.memory;
+  if (!m) return;
+  out.push(`## Memory: worker RSS with ${m.connections} concurrent ${f(m.bodyMb, 1)} MB OCR bodies`);
+  out.push('');
+  if (m.skipped) {
+    out.push(`Skipped: ${m.skipped}`);
+    out.push('');
+    return;
+  }
+  out.push(`Fresh nginx (${m.workers} workers) per target; the backend reads each body and holds its answer ${m.holdMs} ms, so ${m.connections} bodies sit inside nginx at once `
+    + `for a ${m.durationS} s load. RSS = resident memory summed over the workers: at idle before the load, and the peak of samples every 100 ms during it; `
+    + `high-water mark = the workers' VmHWM summed, ${m.hwmReset ? 'reset before the load (/proc/<pid>/clear_refs)' : 'since the workers started (the reset through /proc/<pid>/clear_refs failed)'}. `
+    + 'Per request = (peak − idle) ÷ requests open at the backend.');
+  out.push('');
+  out.push('| target | idle RSS MB | peak RSS MB | high-water mark MB | added MB | open at backend (median / max) | added MB per request | ÷ body size | req/s |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const x of m.rows) {
+    const be = x.result.backendInflight ? `${f(x.result.backendInflight.median, 0)} / ${f(x.result.backendInflight.max, 0)}` : 'n/a';
+    out.push(`| ${x.target} | ${f(x.idleRssMb, 1)} | ${f(x.peakRssMb, 1)} | ${f(x.hwmMb, 1)} | ${f(x.addedMb, 1)} | ${be} | ${f(x.perRequestMb, 2)} | ${f(x.bodyMultiple, 2)} | ${f(x.result.rps, 1)} |`);
+  }
+  const g = m.rows.find((x) => x.target === 'gateway'), p = m.rows.find((x) => x.target === 'plain');
+  if (g?.perRequestMb != null && p?.perRequestMb != null && g.perRequestMb !== null && p.perRequestMb !== null) {
+    out.push('');
+    out.push(`The gateway holds ${fs(g.perRequestMb - p.perRequestMb, 2)} MB per request over plain nginx (${f((g.perRequestMb - p.perRequestMb) / m.bodyMb, 2)}× the body).`);
+  }
+  out.push('');
+}
+
 /** The overload run, with and without clients that honor Retry-After. */
 function overloadMd(r: BenchReport, out: string[]): void {
   if (r.overload) {
@@ -320,11 +402,24 @@ function instructionsMd(r: BenchReport, out: string[]): void {
     out.push('');
     if (r.instructions.skipped) out.push(`Skipped: ${r.instructions.skipped}`);
     else {
-      out.push(`One nginx process (master_process off) under ${r.instructions.tool}, counting only the measured requests (c=4), after a warm-up.`);
+      out.push(`One nginx process (master_process off) under ${r.instructions.tool}, counting only the measured requests (c=4), after a warm-up`
+        + `${r.instructions.build ? `; ${r.instructions.build}` : ''}.`);
       out.push('');
       out.push('| payload | target | requests | instructions per request | ÷ plain nginx |');
       out.push('|---|---|---:|---:|---:|');
       for (const x of r.instructions.rows) out.push(`| ${PAYLOADS[x.payload].label} | ${x.label} | ${x.requests} | ${Math.round(x.instructionsPerRequest).toLocaleString('en-US')} | ${f(x.vsPlain, 1)} |`);
+      const feats = featureInstructions(r.instructions.rows);
+      if (feats.length) {
+        // A heading of its own: bench/docs.ts cuts blocks at headings, so this is its own docs block.
+        out.push('');
+        out.push('### Instructions per feature');
+        out.push('');
+        out.push(`What each feature costs, as the difference between two variants of the table above (instructions per request${r.instructions.build ? `, ${r.instructions.build}` : ''}):`);
+        out.push('');
+        out.push('| payload | feature | from | instructions per request |');
+        out.push('|---|---|---|---:|');
+        for (const x of feats) out.push(`| ${PAYLOADS[x.payload].label} | ${x.feature} | ${x.from} | ${Math.round(x.instructions).toLocaleString('en-US')} |`);
+      }
     }
     out.push('');
   }
@@ -359,7 +454,7 @@ function regressionMd(r: BenchReport, out: string[]): void {
 
 export function markdown(r: BenchReport): string {
   const out: string[] = [];
-  for (const section of [headerMd, goalsMd, comparisonMd, measurementsMd, overloadMd, featuresMd, instructionsMd, realMd, regressionMd]) section(r, out);
+  for (const section of [headerMd, goalsMd, comparisonMd, measurementsMd, realisticMd, memoryMd, overloadMd, featuresMd, instructionsMd, realMd, regressionMd]) section(r, out);
   return out.join('\n');
 }
 

@@ -8,7 +8,7 @@
  * model-extraction micro-benchmark, and (GW_BENCH_URL set) the real target.
  * Writes bench/results/<timestamp>.{json,md,svg}; prints the markdown.
  *
- * Flags: --profile full|ci   --only main,overload,features,instructions,extract,real,llama   --cells chat,ocr-2m   --update-baseline   --out <dir>
+ * Flags: --profile full|ci   --only main,overload,features,memory,instructions,extract,real,llama   --cells chat,ocr-2m   --update-baseline   --out <dir>
  *   --publish: also write bench/latest.json, the snapshot docs/benchmarks.md is generated from (`npm run bench:docs`)
  * Exit status: 1 only for a broken bench (errors, unexpected non-2xx, a failed preflight, an nginx
  * alert); timing never fails a run, the regression check against bench/baseline.json only warns.
@@ -26,6 +26,7 @@ import { runExtract } from './extract';
 import { runInstructions } from './instructions';
 import { runLlama } from './llama';
 import { LoadResult, medianResult, runLoad } from './load';
+import { runMemory } from './memory';
 import { ocrPngBody } from './png';
 import { politeLoad } from './politeLoad';
 import {
@@ -40,7 +41,7 @@ import { childPids } from './procstat';
 import type { Stack } from '../tools/stack';
 
 const WORKERS = 2;
-const STAGES = ['main', 'overload', 'features', 'instructions', 'extract', 'real', 'llama'] as const;
+const STAGES = ['main', 'overload', 'features', 'memory', 'instructions', 'extract', 'real', 'llama'] as const;
 type Stage = (typeof STAGES)[number];
 
 function arg(name: string): string | undefined {
@@ -112,9 +113,10 @@ async function mainStage(t: Targets, broken: string[]): Promise<CellResult[]> {
     for (const c of cell.connections) {
       const targets = TARGETS.filter((x) => !bad.has(`${p.id}|${x}`));
       const rounds: Partial<Record<TargetId, LoadResult[]>> = {};
+      const backendInflight = p.countAtBackend ? async () => (await t.fleet.stats())[p.upstream]?.inflight ?? 0 : undefined;
       const spec = (target: TargetId, duration: number) => ({
         url: t.baseUrl(target, p.upstream), path: p.path, body, headers: t.headers(target), connections: c, duration,
-        serverPids: () => t.workerPids(target), backendPids: [t.fleet.pid],
+        serverPids: () => t.workerPids(target), backendPids: [t.fleet.pid], backendInflight,
       });
       for (const target of targets) await runLoad(spec(target, profile.warmup));
       for (let round = 0; round < profile.rounds; round++) {
@@ -133,7 +135,8 @@ async function mainStage(t: Targets, broken: string[]): Promise<CellResult[]> {
       cells.push({ payload: p.id as PayloadId, label: p.label, connections: c, pages: p.pages, byTarget });
       const g = byTarget.gateway, pl = byTarget.plain;
       log(`${p.label} c=${c}: direct ${byTarget.direct?.rps.toFixed(0)} plain ${pl?.rps.toFixed(0)} gateway ${g?.rps.toFixed(0)} req/s`
-        + (g && pl ? `, gateway/plain ${(g.rps / pl.rps).toFixed(3)}, p50 ${pl.latency.p50.toFixed(3)} → ${g.latency.p50.toFixed(3)} ms` : ''));
+        + (g && pl ? `, gateway/plain ${(g.rps / pl.rps).toFixed(3)}, p50 ${pl.latency.p50.toFixed(3)} → ${g.latency.p50.toFixed(3)} ms, p99 ${pl.latency.p99.toFixed(2)} → ${g.latency.p99.toFixed(2)} ms` : '')
+        + (g?.backendInflight ? `; open at once (client/backend median): plain ${pl?.meanInflight.toFixed(0)}/${pl?.backendInflight?.median.toFixed(0)}, gateway ${g.meanInflight.toFixed(0)}/${g.backendInflight.median.toFixed(0)}` : ''));
     }
   }
   return cells;
@@ -290,11 +293,12 @@ async function realStage(): Promise<RealResult | null> {
 async function main(): Promise<number> {
   const rt = findNginx();
   const report: BenchReport = {
-    meta: meta(`${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ""}${rt.jsEngine ? `, js_engine ${rt.jsEngine}` : ""}`), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, llama: null, regression: [], broken: [],
+    meta: meta(`${rt.version}${rt.suite ? ` (Debian ${rt.suite})` : ""}${rt.jsEngine ? `, js_engine ${rt.jsEngine}` : ""}`), cells: [], comparisons: [], goals: [], overload: null, features: null, instructions: null, extract: null, real: null, llama: null, memory: null, regression: [], broken: [],
   };
   log(`profile ${profile.name}, stages ${(only ?? STAGES).join(',')}`);
   if (runs('main') || runs('overload') || (runs('features') && profile.features.length)) {
-    const t = await startTargets(rt, { workers: WORKERS });
+    const extraBackends = runs('main') ? profile.cells.map((c) => PAYLOADS[c.payload].upstream) : [];
+    const t = await startTargets(rt, { workers: WORKERS, extraBackends });
     const stop = () => { void t.stop().then(() => process.exit(130)); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -311,9 +315,11 @@ async function main(): Promise<number> {
       await t.stop();
     }
   }
+  if (runs('memory') && profile.memory) report.memory = await runMemory(profile.memory, rt, WORKERS, log, report.broken);
   if (runs('instructions')) {
     report.instructions = await runInstructions(profile.instructions, rt, log);
     report.broken.push(...report.instructions.broken);
+    if (report.instructions.njs) report.meta.versions.njs = report.instructions.njs;
   }
   if (runs('extract')) {
     report.extract = await runExtract(profile.extract, rt, log);
@@ -338,7 +344,7 @@ async function main(): Promise<number> {
   if (process.argv.includes('--update-baseline')) {
     if (report.broken.length || !report.cells.length) log('not updating the baseline from a broken or partial run');
     else {
-      writeFileSync(baselinePath, JSON.stringify(makeBaseline(report), null, 2) + '\n');
+      writeFileSync(baselinePath, JSON.stringify(makeBaseline(report, base), null, 2) + '\n');
       log(`baseline written: ${baselinePath}`);
     }
   }

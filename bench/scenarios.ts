@@ -16,8 +16,29 @@ export const TARGETS: TargetId[] = ['direct', 'plain', 'gateway'];
 export const OCR_CAPPED = 'bench/ocr-capped';
 /** The OCR model on a backend that skims bodies (reads and drops them, no JSON.parse). */
 export const OCR_SKIM = 'bench/ocr-skim';
+/** A chat model whose backend streams at a model server's pace (PACED below). */
+export const CHAT_PACED = 'bench/chat-paced';
+/** The OCR model on a skimming backend that holds each answer (the memory cell: MEMORY below). */
+export const OCR_HOLD = 'bench/ocr-hold';
 
-/** Mock vLLM backends by upstream name (bench/mockProcess.ts runs them in a process of their own). */
+/**
+ * The realistic-latency cell (full profile): a backend that streams like a model server (PACED.ttftMs
+ * to the first token, then PACED.tokens tokens PACED.tokenMs apart, SSE with include_usage), many
+ * streams at once; the gateway's price is then a share of a long request, as in production, and the
+ * issue's goal is gateway ÷ plain req/s >= 0.98 and added p99 <= 1 ms.
+ */
+export const PACED = { ttftMs: 50, tokens: 20, tokenMs: 10, connections: 256 };
+
+/**
+ * The memory cell (full profile): `connections` 2 MB OCR bodies inside nginx at once (the backend
+ * reads each body, then holds the answer holdMs), worker RSS sampled during the load vs at idle.
+ */
+export const MEMORY = { imageKb: 2048, connections: 32, holdMs: 1000 };
+
+/**
+ * Mock vLLM backends by upstream name (bench/mockProcess.ts runs them in a process of their own).
+ * Those in ON_DEMAND run only for the stages and cells that use them.
+ */
 export const BACKENDS: Record<string, Omit<MockOptions, 'name' | 'models'>> = {
   be_chat: { latencyMs: 0 },
   be_embed: { latencyMs: 0 },
@@ -25,17 +46,30 @@ export const BACKENDS: Record<string, Omit<MockOptions, 'name' | 'models'>> = {
   // Reads and drops bodies: on large OCR bodies the mock's own JSON.parse (~22 ms of CPU per 2 MB
   // on the same cores) would hide the gateway's cost; be_ocr keeps the realistic, parsing cell.
   be_ocr_skim: { latencyMs: 0, skimBodies: true },
+  // A model server's pace: first token after PACED.ttftMs, then one every PACED.tokenMs.
+  be_chat_paced: { latencyMs: PACED.ttftMs, chunks: PACED.tokens, chunkDelayMs: PACED.tokenMs },
+  // Skims bodies and answers MEMORY.holdMs later: each request's body stays in nginx that long.
+  be_ocr_hold: { latencyMs: MEMORY.holdMs, skimBodies: true },
   // Overload scenario: 4 requests at once, 100 ms each → capacity 40 req/s.
   be_ocr_capped: { latencyMs: 100, maxConcurrency: 4 },
 };
 
-/** The routing table (gateway.json's "models"), before the gateway features below are merged in. */
+/**
+ * Backends started only where a cell uses them (bench/targets.ts startBenchMocks): each upstream the
+ * gateway knows adds health checks to its background work, which the instructions stage's callgrind
+ * window counts with the requests, so the backends every run has stay the ones it always had.
+ */
+export const ON_DEMAND = ['be_chat_paced', 'be_ocr_hold'];
+
+/** The routing table (gateway.json's "models"), before the gateway features below are merged in; a gateway routes the models of the backends that run. */
 export const MODELS: Record<string, ModelSpec> = {
   [CHAT]: { upstream: 'be_chat', capabilities: ['chat', 'completions'] },
   [EMBED]: { upstream: 'be_embed', capabilities: ['embeddings'] },
   [OCR]: { upstream: 'be_ocr', capabilities: ['chat', 'completions', 'vision'] },
   [OCR_CAPPED]: { upstream: 'be_ocr_capped', capabilities: ['chat', 'completions', 'vision'] },
   [OCR_SKIM]: { upstream: 'be_ocr_skim', capabilities: ['chat', 'completions', 'vision'] },
+  [CHAT_PACED]: { upstream: 'be_chat_paced', capabilities: ['chat', 'completions'] },
+  [OCR_HOLD]: { upstream: 'be_ocr_hold', capabilities: ['chat', 'completions', 'vision'] },
 };
 
 /**
@@ -69,6 +103,9 @@ export const GATEWAY_FEATURES: GatewayFeatures = {
     [EMBED]: { max_inflight: 512, max_queue: 1024, queue_timeout: '30s' },
     [OCR]: { max_inflight: 64, max_queue: 256, queue_timeout: '60s' },
     [OCR_SKIM]: { max_inflight: 64, max_queue: 256, queue_timeout: '60s' },
+    // Every stream of the realistic cell goes through at once: the queue counts, never waits.
+    [CHAT_PACED]: { max_inflight: 512, max_queue: 1024, queue_timeout: '30s' },
+    [OCR_HOLD]: { max_inflight: 64, max_queue: 256, queue_timeout: '60s' },
     [OCR_CAPPED]: { max_inflight: 4, max_queue: 8, queue_timeout: '30s' },
   },
   key: { id: 'bench', label: 'load test', models: '*', rpm: 1000000, burst: 100000, tier: 'normal' },
@@ -108,7 +145,7 @@ export const LOGS_OFF = {
   includes: { 'gateway-server.conf': (c: string) => c.replace(/^\s*js_body_filter gw\.usage[^\n]*\n/gm, '') },
 };
 
-export type PayloadId = 'chat' | 'chat-stream' | 'embeddings' | 'ocr-250k' | 'ocr-2m' | 'ocr-250k-skim' | 'ocr-2m-skim';
+export type PayloadId = 'chat' | 'chat-stream' | 'chat-paced' | 'embeddings' | 'ocr-250k' | 'ocr-2m' | 'ocr-250k-skim' | 'ocr-2m-skim' | 'ocr-2m-hold';
 
 export interface Payload {
   id: PayloadId;
@@ -120,6 +157,8 @@ export interface Payload {
   body: () => string;
   /** OCR pages per request (for pages/s); 0 when not OCR. */
   pages: number;
+  /** Sample the backend's count of open requests during the load (a cell that claims many streams at once shows it held them). */
+  countAtBackend?: boolean;
 }
 
 /** Raw image bytes whose base64 is `kb` KiB long (base64 is 4/3 of the raw size). */
@@ -132,6 +171,9 @@ export const PAYLOADS: Record<PayloadId, Payload> = {
     body: () => chatBody(CHAT, { max_tokens: 16 }) },
   'chat-stream': { id: 'chat-stream', label: 'streamed chat (SSE)', path: '/v1/chat/completions', model: CHAT, upstream: 'be_chat', pages: 0,
     body: () => chatBody(CHAT, { max_tokens: 16, stream: true, stream_options: { include_usage: true } }) },
+  'chat-paced': { id: 'chat-paced', label: `streamed chat at a model server's pace (${PACED.ttftMs} ms to the first token, ${PACED.tokens} tokens ${PACED.tokenMs} ms apart)`,
+    path: '/v1/chat/completions', model: CHAT_PACED, upstream: 'be_chat_paced', pages: 0, countAtBackend: true,
+    body: () => chatBody(CHAT_PACED, { max_tokens: PACED.tokens, stream: true, stream_options: { include_usage: true } }) },
   embeddings: { id: 'embeddings', label: 'embeddings', path: '/v1/embeddings', model: EMBED, upstream: 'be_embed', pages: 0,
     body: () => JSON.stringify({ model: EMBED, input: ['The quick brown fox jumps over the lazy dog.', 'An nginx-native AI gateway.'] }) },
   // OpenAI SDKs put "messages" before "model" (keyword order), so "model last" is the realistic case.
@@ -144,6 +186,8 @@ export const PAYLOADS: Record<PayloadId, Payload> = {
     upstream: 'be_ocr_skim', pages: 1, body: () => ocrBody(OCR_SKIM, rawForBase64(250), { modelLast: true }) },
   'ocr-2m-skim': { id: 'ocr-2m-skim', label: 'OCR, 2 MB image, skimming backend', path: '/v1/chat/completions', model: OCR_SKIM,
     upstream: 'be_ocr_skim', pages: 1, body: () => ocrBody(OCR_SKIM, rawForBase64(2048), { modelLast: true }) },
+  'ocr-2m-hold': { id: 'ocr-2m-hold', label: `OCR, 2 MB image, backend holding each answer ${MEMORY.holdMs} ms`, path: '/v1/chat/completions', model: OCR_HOLD,
+    upstream: 'be_ocr_hold', pages: 1, body: () => ocrBody(OCR_HOLD, rawForBase64(MEMORY.imageKb), { modelLast: true }) },
 };
 
 export interface Cell {
@@ -166,6 +210,8 @@ export interface Profile {
   /** Instructions per request under callgrind (bench/instructions.ts). */
   instructions: InstructionsProfile;
   real: { duration: number; connections: number[] };
+  /** Worker RSS with MEMORY.connections large bodies inside nginx at once (bench/memory.ts); null: skipped. */
+  memory: { duration: number } | null;
   /** llama.cpp's llama-server directly vs through the gateway (bench/llama.ts); null: skipped. */
   llama: LlamaProfile | null;
 }
@@ -189,6 +235,8 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
       { payload: 'ocr-2m', connections: [1, 2, 4] },
       { payload: 'ocr-250k-skim', connections: [4] },
       { payload: 'ocr-2m-skim', connections: [2] },
+      // The realistic-latency cell (PACED): 256 streams held open for the whole run.
+      { payload: 'chat-paced', connections: [PACED.connections] },
     ],
     overload: { duration: 10 },
     features: [{ payload: 'chat', connections: [16] }, { payload: 'ocr-2m', connections: [2] }],
@@ -196,6 +244,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     instructions: { variants: ['all', 'no-auth', 'jwt-hs256', 'jwt-rs256', 'no-queue', 'no-logs', 'routing-only'],
       cells: [{ payload: 'chat', requests: 1000 }, { payload: 'ocr-2m', requests: 20 }] },
     real: { duration: 30, connections: [1, 4, 8] },
+    memory: { duration: 3 },
     llama: { duration: 4, rounds: 2, connections: [1, 8], maxTokens: 64 },
   },
   ci: {
@@ -214,6 +263,7 @@ export const PROFILES: Record<'full' | 'ci', Profile> = {
     extract: { rounds: 3, e2eRounds: 2, e2eDuration: 1 },
     instructions: { variants: ['all', 'no-auth', 'no-queue', 'no-logs', 'routing-only'], cells: [{ payload: 'chat', requests: 400 }] },
     real: { duration: 10, connections: [4] },
+    memory: null,
     llama: null,
   },
 };
@@ -249,6 +299,9 @@ export const GOALS = {
   chatThroughputRatio: 0.85,
   ocr2mThroughputRatio: 0.95,
   chatAddedP50Ms: 0.3,
+  /** The realistic-latency cell (PACED), issue 20. */
+  pacedThroughputRatio: 0.98,
+  pacedAddedP99Ms: 1,
 };
 
 /** Regression check against bench/baseline.json: warn when a ratio moved more than this (fraction). */

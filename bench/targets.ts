@@ -16,7 +16,7 @@ import { BAD_LOG, NginxHandle, startNginx } from '../tools/nginx';
 import { freePort, ModelSpec, Stack, StackOptions, startStack } from '../tools/stack';
 import { MockFleet, startMockFleet } from './mocks';
 import { childPids } from './procstat';
-import { BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, LOGS_OFF, MODELS, TargetId } from './scenarios';
+import { BACKENDS, FEATURE_VARIANTS, GATEWAY_FEATURES, GatewayVariant, LOGS_OFF, MODELS, ON_DEMAND, TargetId } from './scenarios';
 
 export interface Targets {
   fleet: MockFleet;
@@ -52,7 +52,10 @@ export function renderPlain(prefix: string, workers: number, mocks: Record<strin
 export async function startGateway(fleet: MockFleet, o: { workers: number; variant: GatewayVariant; rt?: NginxRuntime; patch?: (conf: string) => string }): Promise<{ stack: Stack; headers: Record<string, string> }> {
   const v = o.variant;
   const models: Record<string, ModelSpec> = {};
-  for (const [name, m] of Object.entries(MODELS)) models[name] = v.queue ? { ...m, ...GATEWAY_FEATURES.models[name] } : { ...m };
+  for (const [name, m] of Object.entries(MODELS)) {
+    if (fleet.ports[m.upstream] === undefined) continue; // a backend this run did not start (ON_DEMAND)
+    models[name] = v.queue ? { ...m, ...GATEWAY_FEATURES.models[name] } : { ...m };
+  }
   const upstreams: StackOptions['upstreams'] = {};
   for (const [up, port] of Object.entries(fleet.ports)) upstreams[up] = { servers: [`127.0.0.1:${port}`] };
   const extra: Partial<StackOptions> = v.logs ? {} : { includePatches: LOGS_OFF.includes };
@@ -111,17 +114,22 @@ function benchJwt(alg: 'HS256' | 'RS256'): { env: Record<string, string>; token:
   return { env: { GW_JWKS_FILE: file }, token: mint('RS256', pair, claims), dir };
 }
 
-/** The mock backends of scenarios.ts (BACKENDS), each serving the MODELS routed to it. */
-export function startBenchMocks(): Promise<MockFleet> {
+/**
+ * The mock backends of scenarios.ts (BACKENDS), each serving the MODELS routed to it: `names`, or
+ * every backend but the ON_DEMAND ones.
+ */
+export function startBenchMocks(names: string[] = Object.keys(BACKENDS).filter((n) => ON_DEMAND.indexOf(n) < 0)): Promise<MockFleet> {
   const modelsOf = (up: string) => Object.entries(MODELS).filter(([, m]) => m.upstream === up).map(([n]) => n);
-  return startMockFleet(Object.entries(BACKENDS).map(([name, o]) => ({ ...o, name, models: modelsOf(name) })));
+  for (const n of names) if (!BACKENDS[n]) throw new Error(`startBenchMocks: no backend ${n} in bench/scenarios.ts BACKENDS`);
+  return startMockFleet(names.map((name) => ({ ...BACKENDS[name], name, models: modelsOf(name) })));
 }
 
-export async function startTargets(rt: NginxRuntime, opts: { workers: number }): Promise<Targets> {
+/** `extraBackends`: ON_DEMAND backends the run's cells use, started beside the usual ones. */
+export async function startTargets(rt: NginxRuntime, opts: { workers: number; extraBackends?: string[] }): Promise<Targets> {
   const cleanups: (() => Promise<void>)[] = [];
   const undo = async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); };
   try {
-    const fleet = await startBenchMocks();
+    const fleet = await startBenchMocks(Object.keys(BACKENDS).filter((n) => ON_DEMAND.indexOf(n) < 0 || (opts.extraBackends ?? []).indexOf(n) >= 0));
     cleanups.push(() => fleet.stop());
 
     // Plain nginx: one server{} per backend.

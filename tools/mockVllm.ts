@@ -32,6 +32,13 @@ export interface MockOptions {
    * JSON.parse of a 2 MB body). No model check; the body's hash only when asked (x-mock-hash: 1).
    */
   skimBodies?: boolean;
+  /**
+   * Streamed answers' shape when the request does not set it (x-mock-chunks, x-mock-chunk-delay-ms):
+   * content chunks per answer (default 3) and ms between them (default 0). With latencyMs this paces
+   * a stream like a model server: latencyMs to the first token, then one token every chunkDelayMs.
+   */
+  chunks?: number;
+  chunkDelayMs?: number;
 }
 
 export interface MockStats {
@@ -184,6 +191,17 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
       const h = req.headers['x-mock-hash'] === '1' ? createHash('sha256') : null;
       req.on('data', (c: Buffer) => { bytes += c.length; if (h) h.update(c); });
       await new Promise<void>((resolve, reject) => { req.on('end', resolve); req.on('error', reject); });
+      // latencyMs holds the answer after the body is read: the bench's memory cell keeps N bodies
+      // inside the proxy at once this way.
+      if (options.latencyMs) {
+        stats.inflight++;
+        stats.peakInflight = Math.max(stats.peakInflight, stats.inflight);
+        try {
+          await sleep(options.latencyMs);
+        } finally {
+          stats.inflight--;
+        }
+      }
       const pt = promptTokens(bytes);
       json(res, 200, {
         id: 'chatcmpl-skim', object: 'chat.completion', created, model: options.models[0],
@@ -254,12 +272,12 @@ export async function startMockVllm(options: MockOptions): Promise<MockVllm> {
         return;
       }
       const chat = path === '/v1/chat/completions';
-      const chunks = Number(req.headers['x-mock-chunks'] ?? 3);
+      const chunks = Number(req.headers['x-mock-chunks'] ?? options.chunks ?? 3);
       const words = Array.from({ length: chunks }, (_, i) => `tok${i} `);
       const id = `${chat ? 'chatcmpl' : 'cmpl'}-${hash.slice(0, 16)}`;
       const usage = { prompt_tokens: pt, completion_tokens: chunks, total_tokens: pt + chunks };
       if (parsed.stream === true) {
-        const delay = Number(req.headers['x-mock-chunk-delay-ms'] ?? 0);
+        const delay = Number(req.headers['x-mock-chunk-delay-ms'] ?? options.chunkDelayMs ?? 0);
         if (latency) await sleep(latency);
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...seen });
         const obj = chat ? 'chat.completion.chunk' : 'text_completion';
