@@ -5,11 +5,11 @@
  * requests: the same count for the requests themselves, whatever else the machine is doing.
  *
  * Per target: nginx starts under callgrind with instrumentation off (startup is not counted), takes
- * a warm-up, then `callgrind_control -i on` counts exactly the measured requests (c=4, autocannon
- * `amount`), `-i off`, and the total over the requests is the result. Background work inside that
- * window (the gateway's health checks and js_periodic jobs, which run by the clock) is counted too:
- * its share per request grows with the window's wall time, which a loaded machine stretches, so the
- * slowest variants move by a few percent between runs; each row keeps its window's length (windowS).
+ * a warm-up, then `callgrind_control -i on` counts an idle window (no requests: the gateway's health
+ * checks and js_periodic jobs, which run by the clock), dumps it, counts exactly the measured
+ * requests (c=4, autocannon `amount`), `-i off`. The result is the measured window's total minus the
+ * idle rate times its wall time, per request: the requests' own cost, which a loaded machine that
+ * stretches the window does not move. Each row keeps the window's length and the idle rate.
  * Skipped, with the reason in the report, when valgrind is not installed (Debian: apt-get install
  * valgrind; it ships callgrind_control).
  */
@@ -41,8 +41,10 @@ export interface InstructionRow {
   instructionsPerRequest: number;
   /** instructionsPerRequest ÷ plain nginx's for the same payload. */
   vsPlain: number | null;
-  /** Wall time of the counted window, s (the clock-driven background work in it grows with it). */
+  /** Wall time of the counted window, s. */
   windowS?: number;
+  /** Instructions per second of the idle gateway (clock-driven work), subtracted over windowS. */
+  backgroundPerS?: number;
 }
 
 export interface InstructionsReport {
@@ -156,35 +158,53 @@ function instrument(on: boolean, pid: number): void {
 }
 
 /** Sum of the "totals:" lines of the callgrind files of `pid` (events: Ir; "summary:" stays 0 when collection starts off). */
-function totalInstructions(dir: string, pid: number): number {
-  let sum = 0;
-  let found = false;
+/** The "totals:" of each callgrind file of `pid`, by its "part:" (1 for the first dump, the exit's the last). */
+function partTotals(dir: string, pid: number): Map<number, number> {
+  const parts = new Map<number, number>();
   const seen: string[] = [];
   for (const f of readdirSync(dir).filter((n) => n === `callgrind.${pid}` || n.startsWith(`callgrind.${pid}.`))) {
     const text = readFileSync(join(dir, f), 'utf8');
     seen.push(`${f}: ${text.length} bytes, ${/^totals: \d+/m.exec(text)?.[0] ?? 'no totals line'}`);
     const m = /^totals: (\d+)/m.exec(text);
-    if (m) {
-      sum += Number(m[1]);
-      found = true;
-    }
+    const part = Number(/^part: (\d+)/m.exec(text)?.[1] ?? 1);
+    if (m) parts.set(part, (parts.get(part) ?? 0) + Number(m[1]));
   }
-  if (!found || sum === 0) throw new Error(`no instructions counted for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
-  return sum;
+  if (parts.size < 2) throw new Error(`expected an idle part and a measured part for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
+  return parts;
 }
 
-async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<{ perRequest: number; windowS: number }> {
+/** Writes what was counted so far to its own file and starts counting from zero. */
+function dump(pid: number): void {
+  const out = spawnSync('callgrind_control', ['-d', String(pid)], { encoding: 'utf8' });
+  const text = `${out.stdout}${out.stderr}`;
+  if (out.status !== 0 || /No active callgrind runs/.test(text)) throw new Error(`callgrind_control -d ${pid}: ${text.trim()}`);
+}
+
+/**
+ * The idle window before the requests: the gateway's clock-driven work (health checks, js_periodic
+ * jobs) per second, which the measured window also holds and which is not the requests' cost.
+ */
+const IDLE_MS = 5000;
+
+async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<{ perRequest: number; windowS: number; backgroundPerS: number }> {
   const load = (amount: number) => runLoad({ url: o.url, path: o.path, body: o.body, headers: o.headers, connections: 4, duration: 600, amount, timeout: 120 });
   const warm = await load(Math.max(10, Math.round(o.requests / 10)));
   if (warm.ok !== warm.completed || warm.completed === 0) throw new Error(`warm-up: statuses ${JSON.stringify(warm.statuses)}, ${warm.errors} errors`);
-  const t0 = Date.now();
+  const i0 = Date.now();
   instrument(true, o.pid);
+  await new Promise((r) => setTimeout(r, IDLE_MS));
+  dump(o.pid);
+  const idleS = (Date.now() - i0) / 1000;
+  const t0 = Date.now();
   const res = await load(o.requests);
   instrument(false, o.pid);
   const windowS = (Date.now() - t0) / 1000;
   await o.stop();
   if (res.ok !== o.requests) throw new Error(`${res.ok} of ${o.requests} requests answered 2xx (statuses ${JSON.stringify(res.statuses)}, ${res.errors} errors)`);
-  return { perRequest: totalInstructions(o.dir, o.pid) / o.requests, windowS };
+  const parts = partTotals(o.dir, o.pid);
+  const last = Math.max(...parts.keys());
+  const backgroundPerS = (parts.get(1) ?? 0) / idleS;
+  return { perRequest: ((parts.get(last) ?? 0) - backgroundPerS * windowS) / o.requests, windowS, backgroundPerS };
 }
 
 export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, log: (m: string) => void): Promise<InstructionsReport> {
@@ -223,8 +243,8 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
           }
         });
         plainIr = m.perRequest;
-        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1, windowS: m.windowS });
-        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request (${m.windowS.toFixed(1)} s window)`);
+        report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1, windowS: m.windowS, backgroundPerS: m.backgroundPerS });
+        log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request (${m.windowS.toFixed(1)} s window, idle ${Math.round(m.backgroundPerS)}/s subtracted)`);
       } catch (e) {
         report.broken.push(`instructions plain ${pl.id}: ${(e as Error).message}`);
       }
@@ -244,8 +264,8 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
             }
           });
           const ir = m.perRequest;
-          report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null, windowS: m.windowS });
-          log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}, ${m.windowS.toFixed(1)} s window`);
+          report.rows.push({ payload: pl.id, target: v.id, label: `gateway, ${v.label}`, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null, windowS: m.windowS, backgroundPerS: m.backgroundPerS });
+          log(`instructions ${pl.label}: gateway ${v.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}, ${m.windowS.toFixed(1)} s window, idle ${Math.round(m.backgroundPerS)}/s subtracted`);
         } catch (e) {
           report.broken.push(`instructions gateway ${v.id} ${pl.id}: ${(e as Error).message}`);
         }

@@ -402,7 +402,7 @@ function instructionsMd(r: BenchReport, out: string[]): void {
     out.push('');
     if (r.instructions.skipped) out.push(`Skipped: ${r.instructions.skipped}`);
     else {
-      out.push(`One nginx process (master_process off) under ${r.instructions.tool}, counting only the measured requests (c=4), after a warm-up`
+      out.push(`One nginx process (master_process off) under ${r.instructions.tool}, counting only the measured requests (c=4), after a warm-up; the idle gateway's clock-driven work (health checks, periodic jobs), counted in a 5 s window before them, is subtracted`
         + `${r.instructions.build ? `; ${r.instructions.build}` : ''}.`);
       out.push('');
       out.push('| payload | target | requests | instructions per request | ÷ plain nginx |');
