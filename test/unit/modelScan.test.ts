@@ -108,6 +108,21 @@ describe('scanModel', () => {
     expect(findModel(Buffer.from('{"model":"m","stream":true}'))).toMatchObject({ ok: true, model: 'm', stream: true, start: -1 });
   });
 
+  it('reads a Buffer that is a view into a larger buffer (string ends are searched relative to the view)', () => {
+    const text = '{"messages":[{"content":"a\\"b\\\\"}],"image":"' + 'QUFB'.repeat(5000) + '","model":"m6"}';
+    const plain = scan(text);
+    expect(plain).toMatchObject({ ok: true, model: 'm6' });
+    // Quotes and backslashes outside the view, on both sides, must not be seen.
+    for (const pad of ['"', '\\"', '"\\', '"x"']) {
+      const whole = Buffer.from(pad + text + pad);
+      const view = whole.subarray(Buffer.byteLength(pad), whole.length - Buffer.byteLength(pad));
+      expect(view.byteOffset).toBeGreaterThan(0);
+      expect(scan(view)).toEqual(plain);
+    }
+    const cut = Buffer.from(text + '"');
+    expect(scan(cut.subarray(0, cut.length - 30))).toMatchObject({ ok: false, error: 'invalid_json' });
+  });
+
   it('refuses a model value over 1 KB without walking it', () => {
     const body = JSON.stringify({ model: 'm'.repeat(5000), pad: 'x'.repeat(PARSE_WHOLE_MAX) });
     expect(scan(body)).toMatchObject({ ok: false, error: 'invalid_model' });
