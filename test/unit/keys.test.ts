@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyUpdate, authenticate, currentRecord, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
+import { applyUpdate, authenticate, bearerKey, currentRecord, headerKey, looksLikeJwt, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
 import { checkRate, Counter } from '../../njs/src/core/rateLimit';
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
@@ -20,6 +21,48 @@ describe('presentedKey', () => {
     expect(presentedKey('Bearer a b', undefined, undefined)).toBeNull();
     expect(presentedKey('Bearer ' + 'a'.repeat(600), undefined, undefined)).toBeNull();
     expect(presentedKey(undefined, 'é', undefined)).toBeNull();
+  });
+});
+
+/** The header parsing before it was split for the request path: the reference the new one must equal. */
+function referenceKey(authorization: string | undefined, apiKey: string | undefined, xApiKey: string | undefined): string | null {
+  let v = '';
+  if (authorization !== undefined && authorization !== '') {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    if (!m) return null;
+    v = m[1];
+  } else if (apiKey !== undefined && apiKey !== '') {
+    v = apiKey.trim();
+  } else if (xApiKey !== undefined && xApiKey !== '') {
+    v = xApiKey.trim();
+  }
+  if (v.length > 512 || /[^\x21-\x7e]/.test(v)) return null;
+  return v;
+}
+
+describe('bearerKey / headerKey: the same keys as the one-regex parser', () => {
+  // Pieces that sit on the edges of every rule: case, blanks, non-ASCII case variants, controls, length.
+  const piece = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'BeArEr', 'Basic', ' ', '\t', '  ', 'eyJ', 'EYJ', 'eyj', 'sk-gw-abc', 'x',
+    '\u017f', '\u212a', 'é', '\u00a0', '\u2003', '\x7f', '\x01', '\n', '\r', 'a'.repeat(300), '"', '~', '!', '');
+  const header = fc.oneof(fc.constant(undefined), fc.array(piece, { maxLength: 6 }).map((p) => p.join('')), fc.string({ maxLength: 20 }));
+  it('agrees on any three header values, and on which bearer keys look like a JWT', () => {
+    fc.assert(fc.property(header, header, header, (a, k, x) => {
+      const want = referenceKey(a, k, x);
+      expect(presentedKey(a, k, x)).toBe(want);
+      if (a !== undefined && a !== '') {
+        expect(bearerKey(a)).toBe(want);
+        if (want !== null) expect(looksLikeJwt(want)).toBe(/^Bearer[ \t]+eyJ/i.test(a));
+      } else {
+        expect(headerKey(k !== undefined && k !== '' ? k : x)).toBe(want);
+      }
+    }), { numRuns: 5000 });
+  });
+  it('refuses non-ASCII case variants of ASCII letters inside a bearer key', () => {
+    expect(bearerKey('Bearer \u017fk-1')).toBeNull();
+    expect(bearerKey('Bearer \u212aey')).toBeNull();
+    expect(bearerKey('bEaReR\t sk-1 \t')).toBe('sk-1');
+    expect(bearerKey('Bearer ' + 'a'.repeat(512))).toBe('a'.repeat(512));
+    expect(bearerKey('Bearer ' + 'a'.repeat(513))).toBeNull();
   });
 });
 

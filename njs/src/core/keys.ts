@@ -33,35 +33,63 @@ export type AuthDecision =
 
 const KEY_HEADER_MAX = 512;
 
+// Literals, compiled once with the bundle. The letters are spelled out instead of the `i` flag, which
+// would also let the class match non-ASCII case variants (U+017F folds to "s"): the key must be
+// printable ASCII, 1 to KEY_HEADER_MAX characters.
+const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[\x21-\x7e]{1,512}[ \t]*$/;
+const NOT_KEY_CHAR = /[^\x21-\x7e]/;
+
+/** The key of a non-empty `Authorization` value ("Bearer <key>"), or null when it is malformed. */
+export function bearerKey(authorization: string): string | null {
+  // The key sits between blanks that trim() removes, and holds none itself.
+  return BEARER.test(authorization) ? authorization.slice(6).trim() : null;
+}
+
+/**
+ * The key of an `api-key` or `x-api-key` value (Azure-style clients): "" when there is none, null
+ * when it is malformed.
+ */
+export function headerKey(value: string | undefined): string | null {
+  if (value === undefined || value === '') return '';
+  const v = value.trim();
+  return v.length > KEY_HEADER_MAX || NOT_KEY_CHAR.test(v) ? null : v;
+}
+
 /**
  * The client's key from `Authorization: Bearer`, `api-key` or `x-api-key` (OpenAI and Azure-style
- * clients send each). Returns "" when none is present, null when one is present but malformed.
+ * clients send each), in that order of precedence. Returns "" when none is present, null when one
+ * is present but malformed. The request path (handlers/auth.ts) applies the same precedence with
+ * bearerKey and headerKey, reading a header only when the ones before it are absent.
  */
 export function presentedKey(authorization: string | undefined, apiKey: string | undefined, xApiKey: string | undefined): string | null {
-  let v = '';
-  if (authorization !== undefined && authorization !== '') {
-    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    if (!m) return null;
-    v = m[1];
-  } else if (apiKey !== undefined && apiKey !== '') {
-    v = apiKey.trim();
-  } else if (xApiKey !== undefined && xApiKey !== '') {
-    v = xApiKey.trim();
+  if (authorization !== undefined && authorization !== '') return bearerKey(authorization);
+  return headerKey(apiKey !== undefined && apiKey !== '' ? apiKey : xApiKey);
+}
+
+/**
+ * Whether a well-formed bearer key looks like a signed token (the JWT path's /^Bearer[ \t]+eyJ/i
+ * on the whole header, for a key bearerKey accepted): "eyJ" in any case.
+ */
+export function looksLikeJwt(key: string): boolean {
+  return (key.charCodeAt(0) | 32) === 101 && (key.charCodeAt(1) | 32) === 121 && (key.charCodeAt(2) | 32) === 106;
+}
+
+/** Why a presented key is refused: none, malformed (null), or not a live key. */
+export function keyRefusal(presented: string | null): { code: 'missing_api_key' | 'invalid_api_key'; message: string } {
+  if (presented === '') {
+    return { code: 'missing_api_key', message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' };
   }
-  if (v.length > KEY_HEADER_MAX || /[^\x21-\x7e]/.test(v)) return null;
-  return v;
+  if (presented === null) {
+    return { code: 'invalid_api_key', message: 'The API key header is malformed. Send "Authorization: Bearer <key>".' };
+  }
+  // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
+  return { code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
 }
 
 export function authenticate(presented: string | null, record: KeyRecord | null, nowSec: number): AuthDecision {
-  if (presented === '') {
-    return { ok: false, code: 'missing_api_key', message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' };
-  }
-  if (presented === null) {
-    return { ok: false, code: 'invalid_api_key', message: 'The API key header is malformed. Send "Authorization: Bearer <key>".' };
-  }
-  if (record === null || record.disabled || (record.expires_at > 0 && record.expires_at <= nowSec)) {
-    // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
-    return { ok: false, code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
+  if (presented === '' || presented === null || record === null || record.disabled || (record.expires_at > 0 && record.expires_at <= nowSec)) {
+    const f = keyRefusal(presented);
+    return { ok: false, code: f.code, message: f.message };
   }
   return { ok: true, record: record };
 }

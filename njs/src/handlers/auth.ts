@@ -8,7 +8,7 @@
  * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
  * $gw_error_code and $gw_retry_after on refusal.
  */
-import { authenticate, presentedKey } from '../core/keys';
+import { authenticate, bearerKey, headerKey, looksLikeJwt } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { lookup, nowSec, sha256hex } from '../ngx/keyStore';
 import { grant } from '../ngx/policy';
@@ -23,22 +23,37 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
   return String(e.status);
 }
 
+/**
+ * What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
+ * code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens not
+ * configured: an API key after all, so null here). docs/jwt.md
+ */
+function jwtVerdict(r: NginxHTTPRequest): string | null {
+  const jwt = r.variables['gw_jwt'];
+  if (jwt === 'ok') return PASS;
+  if (jwt === undefined || jwt === 'none') return null;
+  if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
+  return jwt === '429' ? '429' : '401';
+}
+
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
-    // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
-    // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
-    // not configured: an API key after all). docs/jwt.md
-    if (/^Bearer[ \t]+eyJ/i.test(r.headersIn['Authorization'] || '')) {
-      const jwt = r.variables['gw_jwt'];
-      if (jwt === 'ok') return PASS;
-      if (jwt !== undefined && jwt !== 'none') {
-        if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
-        return jwt === '429' ? '429' : '401';
-      }
-    }
+    // Each header is read once, and api-key / x-api-key only when the ones before are absent
+    // (core/keys.ts presentedKey: the same precedence).
     const h = r.headersIn;
-    const presented = presentedKey(h['Authorization'], h['api-key'], h['x-api-key']);
+    const a = h['Authorization'];
+    let presented: string | null;
+    if (a !== undefined && a !== '') {
+      presented = bearerKey(a);
+      if (presented !== null ? looksLikeJwt(presented) : /^Bearer[ \t]+eyJ/i.test(a)) {
+        const v = jwtVerdict(r);
+        if (v !== null) return v;
+      }
+    } else {
+      const k = h['api-key'];
+      presented = headerKey(k !== undefined && k !== '' ? k : h['x-api-key']);
+    }
     const record = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
     const d = authenticate(presented, record, nowSec());
     if (!d.ok) return refuse(r, gwError(d.code, d.message));
