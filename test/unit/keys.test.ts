@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyUpdate, authenticate, bearerKey, currentRecord, headerKey, looksLikeJwt, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
+import { applyUpdate, bearerKey, currentRecord, decodeRecord, encodeRecord, headerKey, hotFields, keyActive, keyRefusal, looksLikeJwt, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
 import { checkRate, Counter } from '../../njs/src/core/rateLimit';
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
@@ -66,19 +66,49 @@ describe('bearerKey / headerKey: the same keys as the one-regex parser', () => {
   });
 });
 
-describe('authenticate', () => {
+describe('the request path decision (keyRefusal, keyActive over the stored fields)', () => {
   const rec = newRecord({ models: '*' }, 'k', 'h', 100, 'admin');
+  const state = (k: typeof rec) => hotFields(encodeRecord(k))[1];
   it('decides missing, invalid, expired, disabled, ok', () => {
-    expect(authenticate('', null, 0)).toMatchObject({ ok: false, code: 'missing_api_key' });
-    expect(authenticate(null, null, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
-    expect(authenticate('x', null, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
-    expect(authenticate('x', { ...rec, disabled: true }, 0)).toMatchObject({ ok: false, code: 'invalid_api_key' });
-    expect(authenticate('x', { ...rec, expires_at: 50 }, 50)).toMatchObject({ ok: false, code: 'invalid_api_key' });
-    expect(authenticate('x', { ...rec, expires_at: 51 }, 50)).toMatchObject({ ok: true });
-    expect(authenticate('x', rec, 50)).toMatchObject({ ok: true });
+    expect(keyRefusal('')).toMatchObject({ code: 'missing_api_key' });
+    expect(keyRefusal(null)).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/malformed/) });
+    expect(keyRefusal('x')).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/Incorrect API key/) });
+    expect(keyActive(state({ ...rec, disabled: true }), 0)).toBe(false);
+    expect(keyActive(state({ ...rec, disabled: true, expires_at: 4102444800 }), 0)).toBe(false);
+    expect(keyActive(state({ ...rec, expires_at: 50 }), 50_000)).toBe(false);
+    expect(keyActive(state({ ...rec, expires_at: 50 }), 49_999)).toBe(true);
+    expect(keyActive(state({ ...rec, expires_at: 51 }), 50_999)).toBe(true);
+    expect(keyActive(state(rec), 4102444800_000)).toBe(true);
+    for (const junk of ['', 'x', 'NaN', '-1', ' ']) expect(keyActive(junk, 0), junk).toBe(false);
+  });
+  it('keyActive is the old rule "not disabled, expires_at 0 or after floor(now/1000)" for any expiry and clock', () => {
+    fc.assert(fc.property(fc.boolean(), fc.integer({ min: 0, max: 4102444800 }), fc.integer({ min: 0, max: 4102444800_999 }), (disabled, exp, nowMs) => {
+      const old = !disabled && !(exp > 0 && exp <= Math.floor(nowMs / 1000));
+      expect(keyActive(state({ ...rec, disabled, expires_at: exp }), nowMs)).toBe(old);
+    }), { numRuns: 2000 });
   });
   it('never shows the hash', () => {
     expect(JSON.stringify(publicView(rec))).not.toContain('"hash"');
+  });
+});
+
+describe('encodeRecord / decodeRecord / hotFields: the stored layout', () => {
+  const name = fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom('a', '\t', '\n', '{', '"', '\\', 'é', '*', '[', ',') });
+  const record = fc.record({
+    hash: fc.stringMatching(/^[0-9a-f]{64}$/), label: name, models: fc.oneof(fc.constant('*' as const), fc.array(name, { maxLength: 4 })),
+    rpm: fc.integer({ min: 0, max: 1000000 }), burst: fc.integer({ min: 0, max: 100000 }), tier: fc.constantFrom('high', 'normal', 'low'),
+    expires_at: fc.integer({ min: 0, max: 4102444800 }), disabled: fc.boolean(), created_at: fc.integer({ min: 0, max: 4102444800 }),
+  });
+  it('round-trips any record, and the fields are the record\'s, in both layouts', () => {
+    fc.assert(fc.property(record, (v) => {
+      const k = { ...newRecord(v, 'id-1', v.hash, v.created_at, 'admin'), ...v } as ReturnType<typeof newRecord>;
+      const fields = [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, k.models === '*' ? '*' : JSON.stringify(k.models)];
+      expect(decodeRecord(encodeRecord(k))).toEqual(k);
+      expect(hotFields(encodeRecord(k))).toEqual(fields);
+      // A value stored before the layout (the JSON alone) reads the same.
+      expect(decodeRecord(JSON.stringify(k))).toEqual(k);
+      expect(hotFields(JSON.stringify(k))).toEqual(fields);
+    }), { numRuns: 500 });
   });
 });
 

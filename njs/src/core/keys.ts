@@ -27,10 +27,6 @@ export interface KeyRecord {
   source: 'file' | 'admin';
 }
 
-export type AuthDecision =
-  | { ok: true; record: KeyRecord }
-  | { ok: false; code: 'missing_api_key' | 'invalid_api_key'; message: string };
-
 const KEY_HEADER_MAX = 512;
 
 // Literals, compiled once with the bundle. The letters are spelled out instead of the `i` flag, which
@@ -84,14 +80,6 @@ export function keyRefusal(presented: string | null): { code: 'missing_api_key' 
   }
   // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
   return { code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
-}
-
-export function authenticate(presented: string | null, record: KeyRecord | null, nowSec: number): AuthDecision {
-  if (presented === '' || presented === null || record === null || record.disabled || (record.expires_at > 0 && record.expires_at <= nowSec)) {
-    const f = keyRefusal(presented);
-    return { ok: false, code: f.code, message: f.message };
-  }
-  return { ok: true, record: record };
 }
 
 /** What the admin API shows of a record: everything but the hash. */
@@ -252,6 +240,49 @@ export function parseKeysFile(text: string, source: 'file' | 'admin', nowSec: nu
     records.push(rec);
   }
   return { records: records, errors: errors };
+}
+
+/** A record's models as $gw_key_models carries them (core/access.ts): "*" or a JSON array. */
+export function modelsSpec(models: '*' | string[]): string {
+  return models === '*' ? '*' : JSON.stringify(models);
+}
+
+/**
+ * A record as the gw_keys zone stores it (ngx/keyStore.ts): the fields the request path needs,
+ * tab-separated, then the record's JSON, so a request splits off six short strings instead of
+ * parsing the record into an object:
+ *   <hash> TAB <state> TAB <rpm> TAB <burst> TAB <tier> TAB <models> TAB <JSON>
+ * state is "d" for a disabled key, else expires_at ("0": never); models is modelsSpec's. No field
+ * holds a tab: the hash is hex, rpm and burst integers, the tier a name, and JSON escapes tabs.
+ * A value that starts with "{" was stored before this layout (the zone outlives a reload): it is
+ * the JSON alone, and both readers below accept it.
+ */
+export function encodeRecord(k: KeyRecord): string {
+  return k.hash + '\t' + (k.disabled ? 'd' : String(k.expires_at)) + '\t' + k.rpm + '\t' + k.burst + '\t' + k.tier +
+    '\t' + modelsSpec(k.models) + '\t' + JSON.stringify(k);
+}
+
+export function decodeRecord(v: string): KeyRecord {
+  if (v.charAt(0) === '{') return JSON.parse(v) as KeyRecord;
+  let at = 0;
+  for (let i = 0; i < 6; i++) at = v.indexOf('\t', at) + 1;
+  return JSON.parse(v.slice(at)) as KeyRecord;
+}
+
+/** The request path's fields of a stored value, either layout: [hash, state, rpm, burst, tier, models]. */
+export function hotFields(v: string): string[] {
+  if (v.charAt(0) !== '{') return v.split('\t', 6);
+  const k = JSON.parse(v) as KeyRecord;
+  return [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, modelsSpec(k.models)];
+}
+
+/**
+ * Whether a key whose state field is `state` may be used at nowMs (integer ms): not disabled, and
+ * before its expiry (expires_at unix seconds; 0 never). Anything else, garbage included, is no.
+ */
+export function keyActive(state: string, nowMs: number): boolean {
+  // For integer seconds, "expires_at > floor(now / 1000)" is "expires_at * 1000 > now".
+  return state === '0' || (state !== 'd' && Number(state) * 1000 > nowMs);
 }
 
 /**

@@ -8,10 +8,10 @@
  * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
  * $gw_error_code and $gw_retry_after on refusal.
  */
-import { authenticate, bearerKey, headerKey, looksLikeJwt } from '../core/keys';
+import { bearerKey, headerKey, keyActive, keyRefusal, looksLikeJwt } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
-import { lookup, nowSec, sha256hex } from '../ngx/keyStore';
-import { grant } from '../ngx/policy';
+import { lookup, sha256hex } from '../ngx/keyStore';
+import { grantKey } from '../ngx/policy';
 import { getVar, setVar } from '../ngx/vars';
 
 /** The only value nginx lets through (`if ($gw_auth != ok)` in gateway-server.conf). */
@@ -54,10 +54,14 @@ export function auth(r: NginxHTTPRequest): string {
       const k = h['api-key'];
       presented = headerKey(k !== undefined && k !== '' ? k : h['x-api-key']);
     }
-    const record = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
-    const d = authenticate(presented, record, nowSec());
-    if (!d.ok) return refuse(r, gwError(d.code, d.message));
-    const limited = grant(r, d.record, 'API key');
+    const k = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
+    const now = Date.now();
+    if (k === null || !keyActive(k[1], now)) {
+      const why = keyRefusal(presented);
+      return refuse(r, gwError(why.code, why.message));
+    }
+    // k: [id, state, rpm, burst, tier, models] (ngx/keyStore.ts lookup)
+    const limited = grantKey(r, k[0], k[5], k[4], Number(k[2]), Number(k[3]), now, 'API key');
     return limited !== null ? refuse(r, limited) : PASS;
   } catch (e) {
     r.error('gw: auth failed: ' + String(e));
