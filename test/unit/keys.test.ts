@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyUpdate, bearerKey, currentRecord, decodeRecord, encodeRecord, headerKey, hotFields, keyActive, keyRefusal, looksLikeJwt, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
-import { checkRate, Counter } from '../../njs/src/core/rateLimit';
+import { checkRate, Counter, PREV, UNSET, windowCount } from '../../njs/src/core/rateLimit';
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
   const data: Record<string, number> = {};
-  return { data, incr: (k, d) => (data[k] = (data[k] ?? 0) + d), get: (k) => data[k] };
+  return { data, incr: (k, d, init) => (data[k] = (data[k] ?? init ?? 0) + d), get: (k) => data[k] };
 }
 
 describe('presentedKey', () => {
@@ -149,11 +149,37 @@ describe('parseKeysFile', () => {
   });
 });
 
+/** The rate limiter before the minute counter carried the previous window: the reference for decisions. */
+function referenceRate(c: { incr(k: string, d: number): number; get(k: string): number | undefined }, id: string, rpm: number, burst: number, nowMs: number) {
+  if (burst > 0) {
+    const k = 'b:' + id + ':' + Math.floor(nowMs / 1000);
+    if (c.incr(k, 1) > burst) {
+      c.incr(k, -1);
+      return { retryAfterSec: 1, limit: 'burst' };
+    }
+  }
+  if (rpm > 0) {
+    const win = Math.floor(nowMs / 60000);
+    const into = (nowMs - win * 60000) / 60000;
+    const cur = 'm:' + id + ':' + win;
+    const prev = c.get('m:' + id + ':' + (win - 1));
+    const n = c.incr(cur, 1);
+    const estimate = (prev !== undefined ? prev : 0) * (1 - into) + n;
+    if (estimate > rpm) {
+      c.incr(cur, -1);
+      let wait = 60 - Math.floor(into * 60);
+      if (prev !== undefined && prev > 0) wait = Math.min(wait, Math.max(1, Math.ceil(((estimate - rpm) / prev) * 60)));
+      return { retryAfterSec: Math.max(1, wait), limit: 'rpm' };
+    }
+  }
+  return null;
+}
+
 describe('checkRate', () => {
   it('rpm: allows rpm per window, refuses the next, refused requests do not count', () => {
     const c = fakeCounter();
     const t = 60_000 * 100 + 1000;
-    const seq = Array.from({ length: 5 }, () => checkRate(c, 'k', 3, 0, t).ok);
+    const seq = Array.from({ length: 5 }, () => checkRate(c, 'k', 3, 0, t) === null);
     expect(seq).toEqual([true, true, true, false, false]);
     expect(c.data['m:k:100']).toBe(3);
   });
@@ -162,19 +188,52 @@ describe('checkRate', () => {
     c.data['m:k:99'] = 10;
     // 10% into window 100: estimate = 10 * 0.9 + n → only one more request fits under 10.
     const t = 60_000 * 100 + 6000;
-    expect(checkRate(c, 'k', 10, 0, t).ok).toBe(true);
+    expect(checkRate(c, 'k', 10, 0, t)).toBeNull();
     const r = checkRate(c, 'k', 10, 0, t);
-    expect(r).toMatchObject({ ok: false, limit: 'rpm' });
-    if (!r.ok) expect(r.retryAfterSec).toBeGreaterThanOrEqual(1);
+    expect(r).toMatchObject({ limit: 'rpm' });
+    expect(r!.retryAfterSec).toBeGreaterThanOrEqual(1);
     // 90% into the window the old traffic counts for 1.
-    expect(checkRate(c, 'k', 10, 0, 60_000 * 100 + 54_000).ok).toBe(true);
+    expect(checkRate(c, 'k', 10, 0, 60_000 * 100 + 54_000)).toBeNull();
+    // The window carries its predecessor's count: one increment per request, no read.
+    expect(c.data['m:k:100']).toBe(10 * PREV + 2);
   });
   it('burst: at most `burst` per second, Retry-After 1', () => {
     const c = fakeCounter();
     const t = 5_000_000;
-    expect([checkRate(c, 'k', 0, 2, t).ok, checkRate(c, 'k', 0, 2, t).ok]).toEqual([true, true]);
-    expect(checkRate(c, 'k', 0, 2, t)).toEqual({ ok: false, retryAfterSec: 1, limit: 'burst' });
-    expect(checkRate(c, 'k', 0, 2, t + 1000).ok).toBe(true);
+    expect([checkRate(c, 'k', 0, 2, t), checkRate(c, 'k', 0, 2, t)]).toEqual([null, null]);
+    expect(checkRate(c, 'k', 0, 2, t)).toEqual({ retryAfterSec: 1, limit: 'burst' });
+    expect(checkRate(c, 'k', 0, 2, t + 1000)).toBeNull();
+  });
+  it('an allowed request costs one increment per limit once its window has started', () => {
+    const c = fakeCounter();
+    const t = 60_000 * 7 + 30_000;
+    checkRate(c, 'k', 100, 10, t);
+    const ops: string[] = [];
+    const spy: Counter = { incr: (k, d, i) => (ops.push('incr ' + k), c.incr(k, d, i)), get: (k) => (ops.push('get ' + k), c.get(k)) };
+    expect(checkRate(spy, 'k', 100, 10, t + 1)).toBeNull();
+    expect(ops).toEqual(['incr b:k:450', 'incr m:k:7']);
+  });
+  it('decides like the two-counter reference for any sequence of requests, limits and clocks', () => {
+    const step = fc.record({ dt: fc.constantFrom(0, 1, 7, 400, 999, 1000, 15_000, 59_999, 60_000, 61_000, 130_000), rpm: fc.constantFrom(0, 1, 3, 10), burst: fc.constantFrom(0, 1, 2, 5) });
+    fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), fc.integer({ min: 0, max: 10 ** 12 }), (steps, t0) => {
+      const mine = fakeCounter();
+      const ref = fakeCounter();
+      let t = t0;
+      for (const s of steps) {
+        t += s.dt;
+        expect(checkRate(mine, 'k', s.rpm, s.burst, t)).toEqual(referenceRate(ref, 'k', s.rpm, s.burst, t));
+        for (const k of Object.keys(ref.data)) expect(k.startsWith('m:') ? windowCount(mine.data[k]) : mine.data[k], k).toBe(ref.data[k]);
+      }
+    }), { numRuns: 1000 });
+  });
+  it('a window whose first request died before folding its predecessor in still decides right', () => {
+    const c = fakeCounter();
+    c.data['m:k:99'] = 4;
+    c.data['m:k:100'] = UNSET + 1; // created, never folded
+    const t = 60_000 * 100 + 30_000; // estimate = 4 * 0.5 + n
+    expect(checkRate(c, 'k', 4, 0, t)).toBeNull(); // n = 2: 4
+    expect(checkRate(c, 'k', 4, 0, t)).toMatchObject({ limit: 'rpm' }); // n = 3: 5
+    expect(windowCount(c.data['m:k:100'])).toBe(2);
   });
 });
 

@@ -29,7 +29,7 @@ export function grantKey(r: NginxHTTPRequest, id: string, models: string, tier: 
   setVar(r, 'gw_tier', tier);
   if (rpm === 0 && burst === 0) return null;
   const rate = checkRate(numberDict('gw_rate'), id, rpm, burst, nowMs);
-  if (rate.ok) return null;
+  if (rate === null) return null;
   setVar(r, 'gw_retry_after', String(rate.retryAfterSec));
   return gwError('rate_limit_exceeded', 'Rate limit reached for this ' + what + ' (' +
     (rate.limit === 'rpm' ? rpm + ' requests per minute' : burst + ' requests per second') +
