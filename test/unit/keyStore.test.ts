@@ -162,11 +162,11 @@ describe('keyStore: records stored before the request-path line (the zone outliv
     keys.data.set('i:a', JSON.stringify(old));
     keys.data.set(`h:${old.hash}`, 'a');
     keys.data.set('meta:loaded', '1');
-    expect(lookup(old.hash, { warn: () => undefined })).toEqual(['a', '0', '5', '2', 'high', '["m1","m2"]']);
+    expect(lookup(old.hash, { warn: () => undefined })).toEqual(['a', '0', '5', '2', 'high', '["m1","m2"]', 'admin']);
     expect(findById('a')).toEqual(old);
     expect(list()).toEqual([old]);
     expect(update(applyUpdate(findById('a')!, { disabled: true }))).toBe(true);
-    expect(keys.data.get('i:a')!.startsWith(`${old.hash}\td\t5\t2\thigh\t["m1","m2"]\t{`)).toBe(true);
+    expect(keys.data.get('i:a')!.startsWith(`${old.hash}\td\t5\t2\thigh\t["m1","m2"]\tadmin\t{`)).toBe(true);
     expect(lookup(old.hash, { warn: () => undefined })?.[1]).toBe('d');
     expect(revoke('a')).toBe(true);
     expect(lookup(old.hash, { warn: () => undefined })).toBeNull();
@@ -228,7 +228,7 @@ describe('keyStore.lookup (the request path)', () => {
       const reads: string[] = [];
       const get = keys.get;
       keys.get = (k: string) => { reads.push(k); return get(k); };
-      expect(lookup(sha256('sk-ops'), { warn: () => undefined })).toEqual(['ops', '0', '0', '0', 'normal', '*']);
+      expect(lookup(sha256('sk-ops'), { warn: () => undefined })).toEqual(['ops', '0', '0', '0', 'normal', '*', 'file']);
       expect(reads).toEqual([`h:${sha256('sk-ops')}`, 'i:ops']);
     } finally {
       if (saved === undefined) delete process.env.GW_KEYS_FILE;

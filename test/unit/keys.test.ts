@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyUpdate, bearerKey, currentRecord, decodeRecord, encodeRecord, headerKey, hotFields, keyActive, keyRefusal, looksLikeJwt, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
+import { applyUpdate, bearerKey, currentRecord, decodeRecord, encodeRecord, headerKey, hotFields, keyActive, keyRefusal, looksLikeJwt, oldHotFields, plainBearer, wellFormedKey, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
 import { checkRate, Counter, PREV, UNSET, windowCount } from '../../njs/src/core/rateLimit';
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
@@ -57,6 +57,28 @@ describe('bearerKey / headerKey: the same keys as the one-regex parser', () => {
       }
     }), { numRuns: 5000 });
   });
+  it('the request path\'s guess (plainBearer), when well-formed, is the key the full parse finds, and never a JWT look-alike', () => {
+    fc.assert(fc.property(header, (a) => {
+      if (a === undefined || a === '') return;
+      const t = plainBearer(a);
+      if (t === null || !wellFormedKey(t)) return;
+      expect(bearerKey(a)).toBe(t);
+      expect(/^Bearer[ \t]+eyJ/i.test(a)).toBe(false);
+    }), { numRuns: 5000 });
+    // Keys the admin API makes (handlers/admin.ts: "sk-gw-" + 24 random bytes, base64url) always are.
+    fc.assert(fc.property(fc.uint8Array({ minLength: 24, maxLength: 24 }), (b) => {
+      const key = 'sk-gw-' + Buffer.from(b).toString('base64url');
+      expect(plainBearer('Bearer ' + key)).toBe(key);
+      expect(wellFormedKey(key)).toBe(true);
+      expect(bearerKey('Bearer ' + key)).toBe(key);
+    }), { numRuns: 500 });
+    expect(plainBearer('Bearer eyJhbGciOi.x.y')).toBeNull();
+    expect(plainBearer('Bearer Eyj')).toBeNull();
+    expect(plainBearer('bearer sk-1')).toBeNull();
+    expect(wellFormedKey('')).toBe(false);
+    expect(wellFormedKey('a b')).toBe(false);
+    expect(wellFormedKey('a'.repeat(513))).toBe(false);
+  });
   it('refuses non-ASCII case variants of ASCII letters inside a bearer key', () => {
     expect(bearerKey('Bearer \u017fk-1')).toBeNull();
     expect(bearerKey('Bearer \u212aey')).toBeNull();
@@ -101,13 +123,14 @@ describe('encodeRecord / decodeRecord / hotFields: the stored layout', () => {
   });
   it('round-trips any record, and the fields are the record\'s, in both layouts', () => {
     fc.assert(fc.property(record, (v) => {
-      const k = { ...newRecord(v, 'id-1', v.hash, v.created_at, 'admin'), ...v } as ReturnType<typeof newRecord>;
-      const fields = [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, k.models === '*' ? '*' : JSON.stringify(k.models)];
+      const k = { ...newRecord(v, 'id-1', v.hash, v.created_at, v.created_at % 2 ? 'admin' : 'file'), ...v } as ReturnType<typeof newRecord>;
+      const fields = [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, k.models === '*' ? '*' : JSON.stringify(k.models), k.source];
       expect(decodeRecord(encodeRecord(k))).toEqual(k);
       expect(hotFields(encodeRecord(k))).toEqual(fields);
+      expect(oldHotFields(encodeRecord(k))).toBeNull();
       // A value stored before the layout (the JSON alone) reads the same.
       expect(decodeRecord(JSON.stringify(k))).toEqual(k);
-      expect(hotFields(JSON.stringify(k))).toEqual(fields);
+      expect(oldHotFields(JSON.stringify(k))).toEqual(fields);
     }), { numRuns: 500 });
   });
 });

@@ -42,6 +42,21 @@ export function bearerKey(authorization: string): string | null {
 }
 
 /**
+ * The request path's first guess at the key of an `Authorization` value: what follows "Bearer "
+ * as it stands, unless that could be a signed token (starts with "e" or "E"); null otherwise. It is
+ * the key bearerKey finds whenever it is well-formed (wellFormedKey), and a key the gateway made
+ * always is: a hit on a gateway-made key, or on a well-formed one, skips bearerKey's regex.
+ */
+export function plainBearer(authorization: string): string | null {
+  return authorization.startsWith('Bearer ') && (authorization.charCodeAt(7) | 32) !== 101 ? authorization.slice(7) : null;
+}
+
+/** Whether `key` is what bearerKey and headerKey accept: 1 to 512 printable ASCII characters. */
+export function wellFormedKey(key: string): boolean {
+  return key.length > 0 && key.length <= KEY_HEADER_MAX && !NOT_KEY_CHAR.test(key);
+}
+
+/**
  * The key of an `api-key` or `x-api-key` value (Azure-style clients): "" when there is none, null
  * when it is malformed.
  */
@@ -249,31 +264,39 @@ export function modelsSpec(models: '*' | string[]): string {
 
 /**
  * A record as the gw_keys zone stores it (ngx/keyStore.ts): the fields the request path needs,
- * tab-separated, then the record's JSON, so a request splits off six short strings instead of
+ * tab-separated, then the record's JSON, so a request splits off seven short strings instead of
  * parsing the record into an object:
- *   <hash> TAB <state> TAB <rpm> TAB <burst> TAB <tier> TAB <models> TAB <JSON>
+ *   <hash> TAB <state> TAB <rpm> TAB <burst> TAB <tier> TAB <models> TAB <source> TAB <JSON>
  * state is "d" for a disabled key, else expires_at ("0": never); models is modelsSpec's. No field
- * holds a tab: the hash is hex, rpm and burst integers, the tier a name, and JSON escapes tabs.
- * A value that starts with "{" was stored before this layout (the zone outlives a reload): it is
- * the JSON alone, and both readers below accept it.
+ * holds a tab: the hash is hex, rpm and burst integers, tier and source names, and JSON escapes
+ * tabs. A value that starts with "{" was stored before this layout (the zone outlives a reload): it
+ * is the JSON alone, and both readers below accept it.
  */
 export function encodeRecord(k: KeyRecord): string {
   return k.hash + '\t' + (k.disabled ? 'd' : String(k.expires_at)) + '\t' + k.rpm + '\t' + k.burst + '\t' + k.tier +
-    '\t' + modelsSpec(k.models) + '\t' + JSON.stringify(k);
+    '\t' + modelsSpec(k.models) + '\t' + k.source + '\t' + JSON.stringify(k);
 }
 
 export function decodeRecord(v: string): KeyRecord {
   if (v.charAt(0) === '{') return JSON.parse(v) as KeyRecord;
   let at = 0;
-  for (let i = 0; i < 6; i++) at = v.indexOf('\t', at) + 1;
+  for (let i = 0; i < 7; i++) at = v.indexOf('\t', at) + 1;
   return JSON.parse(v.slice(at)) as KeyRecord;
 }
 
-/** The request path's fields of a stored value, either layout: [hash, state, rpm, burst, tier, models]. */
+/**
+ * The request path's fields of a stored value: [hash, state, rpm, burst, tier, models, source].
+ * The caller checks the hash first; oldHotFields reads a value stored before the layout.
+ */
 export function hotFields(v: string): string[] {
-  if (v.charAt(0) !== '{') return v.split('\t', 6);
+  return v.split('\t', 7);
+}
+
+/** hotFields of a value stored before the layout (the JSON alone), or null for one in the layout. */
+export function oldHotFields(v: string): string[] | null {
+  if (v.charAt(0) !== '{') return null;
   const k = JSON.parse(v) as KeyRecord;
-  return [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, modelsSpec(k.models)];
+  return [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, modelsSpec(k.models), k.source];
 }
 
 /**

@@ -8,7 +8,7 @@
  * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
  * $gw_error_code and $gw_retry_after on refusal.
  */
-import { bearerKey, headerKey, keyActive, keyRefusal, looksLikeJwt } from '../core/keys';
+import { bearerKey, headerKey, keyActive, keyRefusal, looksLikeJwt, plainBearer, wellFormedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { lookup, sha256hex } from '../ngx/keyStore';
 import { grantKey } from '../ngx/policy';
@@ -39,10 +39,16 @@ function jwtVerdict(r: NginxHTTPRequest): string | null {
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
-    // Each header is read once, and api-key / x-api-key only when the ones before are absent
-    // (core/keys.ts presentedKey: the same precedence).
     const h = r.headersIn;
     const a = h['Authorization'];
+    // The common case, "Bearer <key>", is hashed as it stands, without parsing the header: a hit
+    // on a key the gateway made (well-formed by construction) or on a well-formed key is the
+    // key the full parse below would find. Anything else takes the full parse.
+    const tok = a !== undefined ? plainBearer(a) : null;
+    let k = tok !== null ? lookup(sha256hex(tok), r) : null;
+    if (k !== null && (k[6] === 'admin' || wellFormedKey(tok as string))) return admit(r, k);
+    // Each header is read once, and api-key / x-api-key only when the ones before are absent
+    // (core/keys.ts presentedKey: the same precedence).
     let presented: string | null;
     if (a !== undefined && a !== '') {
       presented = bearerKey(a);
@@ -51,20 +57,28 @@ export function auth(r: NginxHTTPRequest): string {
         if (v !== null) return v;
       }
     } else {
-      const k = h['api-key'];
-      presented = headerKey(k !== undefined && k !== '' ? k : h['x-api-key']);
+      const x = h['api-key'];
+      presented = headerKey(x !== undefined && x !== '' ? x : h['x-api-key']);
     }
-    const k = presented !== null && presented !== '' ? lookup(sha256hex(presented), r) : null;
-    const now = Date.now();
-    if (k === null || !keyActive(k[1], now)) {
-      const why = keyRefusal(presented);
-      return refuse(r, gwError(why.code, why.message));
-    }
-    // k: [id, state, rpm, burst, tier, models] (ngx/keyStore.ts lookup)
-    const limited = grantKey(r, k[0], k[5], k[4], Number(k[2]), Number(k[3]), now, 'API key');
-    return limited !== null ? refuse(r, limited) : PASS;
+    if (presented === null || presented === '') return refuseKey(r, presented);
+    // The guess above already looked this key up when it is the same string.
+    if (presented !== tok) k = lookup(sha256hex(presented), r);
+    return k !== null ? admit(r, k) : refuseKey(r, presented);
   } catch (e) {
     r.error('gw: auth failed: ' + String(e));
     return refuse(r, gwError('internal_error'));
   }
+}
+
+function refuseKey(r: NginxHTTPRequest, presented: string | null): string {
+  const why = keyRefusal(presented);
+  return refuse(r, gwError(why.code, why.message));
+}
+
+/** k: [id, state, rpm, burst, tier, models, source] (ngx/keyStore.ts lookup) of the presented key. */
+function admit(r: NginxHTTPRequest, k: string[]): string {
+  const now = Date.now();
+  if (!keyActive(k[1], now)) return refuseKey(r, 'x');
+  const limited = grantKey(r, k[0], k[5], k[4], Number(k[2]), Number(k[3]), now, 'API key');
+  return limited !== null ? refuse(r, limited) : PASS;
 }

@@ -21,7 +21,7 @@
  */
 import cr from 'crypto';
 import fs from 'fs';
-import { currentRecord, decodeRecord, encodeRecord, FileFacts, hotFields, KeyRecord, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
+import { currentRecord, decodeRecord, encodeRecord, FileFacts, hotFields, KeyRecord, oldHotFields, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
 import { LOG_PREFIX } from '../core/logText';
 import { Logger } from './log';
 import { missingZone } from '../core/zones';
@@ -81,10 +81,10 @@ export function findByHash(hash: string): KeyRecord | null {
 
 /**
  * The request path's fields of the key whose secret hashes to `hash`, with its id first:
- * [id, state, rpm, burst, tier, models] (core/keys.ts encodeRecord), or null. Two dict reads for a
- * known key, trusted only if the record names `hash` (as findByHash). Only a miss checks that the
- * key files are loaded (a cold start: loads them, then looks again); until the first load ends the
- * dict holds only keys that load wrote, so a hit never needs that check.
+ * [id, state, rpm, burst, tier, models, source] (core/keys.ts encodeRecord), or null. Two dict
+ * reads for a known key, trusted only if the record names `hash` (as findByHash). Only a miss
+ * checks that the key files are loaded (a cold start: loads them, then looks again); until the
+ * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
  */
 export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): string[] | null {
   const d = dict();
@@ -99,8 +99,11 @@ function hotByHash(d: NgxSharedDict<string>, hash: string): string[] | null {
   if (typeof id !== 'string') return null;
   const v = d.get('i:' + id);
   if (typeof v !== 'string') return null;
-  const f = hotFields(v);
-  if (f[0] !== hash) return null;
+  let f: string[] | null = hotFields(v);
+  if (f[0] !== hash) {
+    f = oldHotFields(v);
+    if (f === null || f[0] !== hash) return null;
+  }
   f[0] = id;
   return f;
 }
