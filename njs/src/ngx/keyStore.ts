@@ -87,9 +87,19 @@ export function findByHash(hash: string): KeyRecord | null {
  * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
  */
 export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): string[] | null {
+  // hotByHash, inline: the request path pays for every call.
   const d = dict();
-  const f = hotByHash(d, hash);
-  if (f !== null || d.get('meta:loaded') === '1') return f;
+  const id = d.get('h:' + hash);
+  const v = typeof id === 'string' ? d.get('i:' + id) : undefined;
+  if (typeof v === 'string') {
+    const f = v.split('\t', 7); // core/keys.ts hotFields
+    if (f[0] === hash) {
+      f[0] = id as string;
+      return f;
+    }
+    return hotByHash(d, hash);
+  }
+  if (d.get('meta:loaded') === '1') return null;
   warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
   return hotByHash(d, hash);
 }
