@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyUpdate, bearerKey, currentRecord, decodeRecord, encodeRecord, headerKey, hotFields, keyActive, keyRefusal, looksLikeJwt, oldHotFields, plainBearer, wellFormedKey, looseDirsProblem, looseFileProblem, newRecord, parentDirs, parseKeysFile, presentedKey, publicView, validateKeyInput, validKeyId } from '../../njs/src/core/keys';
-import { checkRate, Counter, PREV, UNSET, windowCount } from '../../njs/src/core/rateLimit';
+import { checkRate, Counter, PREV, UNSET } from '../../njs/src/core/rateLimit';
+
+/** This window's count n of a minute counter's value (core/rateLimit.ts). */
+const windowCount = (v: number) => (v >= 0 ? v % PREV : v - UNSET);
 
 function fakeCounter(): Counter & { data: Record<string, number> } {
   const data: Record<string, number> = {};
@@ -92,9 +95,9 @@ describe('the request path decision (keyRefusal, keyActive over the stored field
   const rec = newRecord({ models: '*' }, 'k', 'h', 100, 'admin');
   const state = (k: typeof rec) => hotFields(encodeRecord(k))[1];
   it('decides missing, invalid, expired, disabled, ok', () => {
-    expect(keyRefusal('')).toMatchObject({ code: 'missing_api_key' });
-    expect(keyRefusal(null)).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/malformed/) });
-    expect(keyRefusal('x')).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/Incorrect API key/) });
+    expect(keyRefusal('')).toMatchObject({ status: 401, code: 'missing_api_key' });
+    expect(JSON.parse(keyRefusal(null).body).error).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/malformed/) });
+    expect(JSON.parse(keyRefusal('x').body).error).toMatchObject({ code: 'invalid_api_key', message: expect.stringMatching(/Incorrect API key/) });
     expect(keyActive(state({ ...rec, disabled: true }), 0)).toBe(false);
     expect(keyActive(state({ ...rec, disabled: true, expires_at: 4102444800 }), 0)).toBe(false);
     expect(keyActive(state({ ...rec, expires_at: 50 }), 50_000)).toBe(false);

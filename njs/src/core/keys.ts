@@ -4,6 +4,7 @@
  * the client's hands and, once, in the admin API's create/rotate answer.
  */
 
+import { gwError, GwError } from './errors';
 import { Tier, TIER_ORDER } from './queue';
 
 export interface KeyRecord {
@@ -27,18 +28,12 @@ export interface KeyRecord {
   source: 'file' | 'admin';
 }
 
-const KEY_HEADER_MAX = 512;
-
-// Literals, compiled once with the bundle. The letters are spelled out instead of the `i` flag, which
-// would also let the class match non-ASCII case variants (U+017F folds to "s"): the key must be
-// printable ASCII, 1 to KEY_HEADER_MAX characters.
-const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[\x21-\x7e]{1,512}[ \t]*$/;
-const NOT_KEY_CHAR = /[^\x21-\x7e]/;
-
 /** The key of a non-empty `Authorization` value ("Bearer <key>"), or null when it is malformed. */
 export function bearerKey(authorization: string): string | null {
-  // The key sits between blanks that trim() removes, and holds none itself.
-  return BEARER.test(authorization) ? authorization.slice(6).trim() : null;
+  // The letters are spelled out instead of the `i` flag, which in njs also lets the class match
+  // non-ASCII case variants (U+017F folds to "s"). The key sits between blanks that trim() removes.
+  // (Regex literals sit in the functions that use them: a module-level one is built in every request's VM.)
+  return /^[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[\x21-\x7e]{1,512}[ \t]*$/.test(authorization) ? authorization.slice(6).trim() : null;
 }
 
 /**
@@ -53,7 +48,7 @@ export function plainBearer(authorization: string): string | null {
 
 /** Whether `key` is what bearerKey and headerKey accept: 1 to 512 printable ASCII characters. */
 export function wellFormedKey(key: string): boolean {
-  return key.length > 0 && key.length <= KEY_HEADER_MAX && !NOT_KEY_CHAR.test(key);
+  return key.length > 0 && key.length <= 512 && !/[^\x21-\x7e]/.test(key);
 }
 
 /**
@@ -63,7 +58,7 @@ export function wellFormedKey(key: string): boolean {
 export function headerKey(value: string | undefined): string | null {
   if (value === undefined || value === '') return '';
   const v = value.trim();
-  return v.length > KEY_HEADER_MAX || NOT_KEY_CHAR.test(v) ? null : v;
+  return wellFormedKey(v) || v === '' ? v : null;
 }
 
 /**
@@ -85,16 +80,12 @@ export function looksLikeJwt(key: string): boolean {
   return (key.charCodeAt(0) | 32) === 101 && (key.charCodeAt(1) | 32) === 121 && (key.charCodeAt(2) | 32) === 106;
 }
 
-/** Why a presented key is refused: none, malformed (null), or not a live key. */
-export function keyRefusal(presented: string | null): { code: 'missing_api_key' | 'invalid_api_key'; message: string } {
-  if (presented === '') {
-    return { code: 'missing_api_key', message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' };
-  }
-  if (presented === null) {
-    return { code: 'invalid_api_key', message: 'The API key header is malformed. Send "Authorization: Bearer <key>".' };
-  }
+/** The 401 for a presented key: none (""), malformed (null), or not a live key. */
+export function keyRefusal(presented: string | null): GwError {
+  if (presented === '') return gwError('missing_api_key', 'You did not provide an API key. Send it as "Authorization: Bearer <key>".');
+  if (presented === null) return gwError('invalid_api_key', 'The API key header is malformed. Send "Authorization: Bearer <key>".');
   // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
-  return { code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
+  return gwError('invalid_api_key', 'Incorrect API key provided, or the key was revoked or has expired.');
 }
 
 /** What the admin API shows of a record: everything but the hash. */

@@ -23,15 +23,11 @@ export interface Counter {
 
 export type RateRefusal = { retryAfterSec: number; limit: 'rpm' | 'burst' };
 
-/** Weight of the previous window's count in a minute counter; n stays far below it (rpm <= 1e6). */
+// checkRate spells these out: a module-level constant is set again in every request's VM.
+/** Weight of the previous window's count in a minute counter (2^24); n stays far below it (rpm <= 1e6). */
 export const PREV = 16777216;
 /** A minute counter's start before the previous window's count is folded in: -2^52. */
 export const UNSET = -4503599627370496;
-
-/** This window's count n of a minute counter's value. */
-export function windowCount(v: number): number {
-  return v >= 0 ? v % PREV : v - UNSET;
-}
 
 /** nowMs: integer milliseconds (Date.now()). null when allowed (and counted), else why not. */
 export function checkRate(c: Counter, id: string, rpm: number, burst: number, nowMs: number): RateRefusal | null {
@@ -47,17 +43,17 @@ export function checkRate(c: Counter, id: string, rpm: number, burst: number, no
     const win = (nowMs - nowMs % 60000) / 60000;
     const into = (nowMs - win * 60000) / 60000;
     const cur = 'm:' + id + ':' + win;
-    const v = c.incr(cur, 1, UNSET);
+    const v = c.incr(cur, 1, -4503599627370496); // UNSET
     let n: number;
     let prev: number;
     if (v >= 0) {
-      n = v % PREV;
-      prev = (v - n) / PREV;
+      n = v % 16777216; // PREV
+      prev = (v - n) / 16777216;
     } else {
-      n = v - UNSET;
+      n = v + 4503599627370496;
       const pv = c.get('m:' + id + ':' + (win - 1));
-      prev = pv !== undefined ? windowCount(pv) : 0;
-      if (n === 1) c.incr(cur, prev * PREV - UNSET);
+      prev = pv === undefined ? 0 : pv >= 0 ? pv % 16777216 : pv + 4503599627370496;
+      if (n === 1) c.incr(cur, prev * 16777216 + 4503599627370496);
     }
     const estimate = prev * (1 - into) + n;
     if (estimate > rpm) {

@@ -23,19 +23,6 @@ function refuse(r: NginxHTTPRequest, e: GwError): string {
   return String(e.status);
 }
 
-/**
- * What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
- * code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens not
- * configured: an API key after all, so null here). docs/jwt.md
- */
-function jwtVerdict(r: NginxHTTPRequest): string | null {
-  const jwt = r.variables['gw_jwt'];
-  if (jwt === 'ok') return PASS;
-  if (jwt === undefined || jwt === 'none') return null;
-  if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
-  return jwt === '429' ? '429' : '401';
-}
-
 export function auth(r: NginxHTTPRequest): string {
   try {
     if (getVar(r, 'gw_auth_mode') === 'off') return PASS;
@@ -45,40 +32,41 @@ export function auth(r: NginxHTTPRequest): string {
     // on a key the gateway made (well-formed by construction) or on a well-formed key is the
     // key the full parse below would find. Anything else takes the full parse.
     const tok = a !== undefined ? plainBearer(a) : null;
+    // k: [id, state, rpm, burst, tier, models, source] (ngx/keyStore.ts lookup) of the presented key.
     let k = tok !== null ? lookup(sha256hex(tok), r) : null;
-    if (k !== null && (k[6] === 'admin' || wellFormedKey(tok as string))) return admit(r, k);
-    // Each header is read once, and api-key / x-api-key only when the ones before are absent
-    // (core/keys.ts presentedKey: the same precedence).
-    let presented: string | null;
-    if (a !== undefined && a !== '') {
-      presented = bearerKey(a);
-      if (presented !== null ? looksLikeJwt(presented) : /^Bearer[ \t]+eyJ/i.test(a)) {
-        const v = jwtVerdict(r);
-        if (v !== null) return v;
+    if (k === null || (k[6] !== 'admin' && !wellFormedKey(tok as string))) {
+      // Each header is read once, and api-key / x-api-key only when the ones before are absent
+      // (core/keys.ts presentedKey: the same precedence).
+      let presented: string | null;
+      if (a !== undefined && a !== '') {
+        presented = bearerKey(a);
+        // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
+        // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
+        // not configured: an API key after all). docs/jwt.md
+        if (presented !== null ? looksLikeJwt(presented) : /^Bearer[ \t]+eyJ/i.test(a)) {
+          const jwt = r.variables['gw_jwt'];
+          if (jwt === 'ok') return PASS;
+          if (jwt !== undefined && jwt !== 'none') {
+            if (getVar(r, 'gw_auth_error') === '') return refuse(r, gwError('invalid_api_key'));
+            return jwt === '429' ? '429' : '401';
+          }
+        }
+      } else {
+        const x = h['api-key'];
+        presented = headerKey(x !== undefined && x !== '' ? x : h['x-api-key']);
       }
-    } else {
-      const x = h['api-key'];
-      presented = headerKey(x !== undefined && x !== '' ? x : h['x-api-key']);
+      if (presented === null || presented === '') return refuse(r, keyRefusal(presented));
+      // The guess above already looked this key up when it is the same string (then it missed: a
+      // well-formed guess that hits is taken).
+      k = presented !== tok ? lookup(sha256hex(presented), r) : null;
+      if (k === null) return refuse(r, keyRefusal(presented));
     }
-    if (presented === null || presented === '') return refuseKey(r, presented);
-    // The guess above already looked this key up when it is the same string.
-    if (presented !== tok) k = lookup(sha256hex(presented), r);
-    return k !== null ? admit(r, k) : refuseKey(r, presented);
+    const now = Date.now();
+    if (k[1] !== '0' && !keyActive(k[1], now)) return refuse(r, keyRefusal('x'));
+    const limited = grantKey(r, k[0], k[5], k[4], +k[2], +k[3], now, 'API key');
+    return limited !== null ? refuse(r, limited) : PASS;
   } catch (e) {
     r.error('gw: auth failed: ' + String(e));
     return refuse(r, gwError('internal_error'));
   }
-}
-
-function refuseKey(r: NginxHTTPRequest, presented: string | null): string {
-  const why = keyRefusal(presented);
-  return refuse(r, gwError(why.code, why.message));
-}
-
-/** k: [id, state, rpm, burst, tier, models, source] (ngx/keyStore.ts lookup) of the presented key. */
-function admit(r: NginxHTTPRequest, k: string[]): string {
-  const now = Date.now();
-  if (k[1] !== '0' && !keyActive(k[1], now)) return refuseKey(r, 'x');
-  const limited = grantKey(r, k[0], k[5], k[4], +k[2], +k[3], now, 'API key');
-  return limited !== null ? refuse(r, limited) : PASS;
 }

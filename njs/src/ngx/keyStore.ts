@@ -21,7 +21,7 @@
  */
 import cr from 'crypto';
 import fs from 'fs';
-import { currentRecord, decodeRecord, encodeRecord, FileFacts, hotFields, KeyRecord, oldHotFields, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
+import { currentRecord, decodeRecord, encodeRecord, FileFacts, KeyRecord, oldHotFields, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
 import { LOG_PREFIX } from '../core/logText';
 import { Logger } from './log';
 import { missingZone } from '../core/zones';
@@ -87,35 +87,21 @@ export function findByHash(hash: string): KeyRecord | null {
  * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
  */
 export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): string[] | null {
-  // hotByHash, inline: the request path pays for every call.
   const d = dict();
-  const id = d.get('h:' + hash);
-  const v = typeof id === 'string' ? d.get('i:' + id) : undefined;
-  if (typeof v === 'string') {
-    const f = v.split('\t', 7); // core/keys.ts hotFields
-    if (f[0] === hash) {
-      f[0] = id as string;
-      return f;
+  for (let pass = 0; ; pass++) {
+    const id = d.get('h:' + hash);
+    const v = typeof id === 'string' ? d.get('i:' + id) : undefined;
+    if (typeof v === 'string') {
+      let f: string[] | null = v.split('\t', 7); // core/keys.ts hotFields, inline: a request pays for every call
+      if (f[0] !== hash) f = oldHotFields(v);
+      if (f !== null && f[0] === hash) {
+        f[0] = id as string;
+        return f;
+      }
     }
-    return hotByHash(d, hash);
+    if (pass > 0 || d.get('meta:loaded') === '1') return null;
+    warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
   }
-  if (d.get('meta:loaded') === '1') return null;
-  warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
-  return hotByHash(d, hash);
-}
-
-function hotByHash(d: NgxSharedDict<string>, hash: string): string[] | null {
-  const id = d.get('h:' + hash);
-  if (typeof id !== 'string') return null;
-  const v = d.get('i:' + id);
-  if (typeof v !== 'string') return null;
-  let f: string[] | null = hotFields(v);
-  if (f[0] !== hash) {
-    f = oldHotFields(v);
-    if (f === null || f[0] !== hash) return null;
-  }
-  f[0] = id;
-  return f;
 }
 
 /** Writes what loading the key files found wrong to the error log, one warning each. */
