@@ -72,14 +72,6 @@ export function presentedKey(authorization: string | undefined, apiKey: string |
   return headerKey(apiKey !== undefined && apiKey !== '' ? apiKey : xApiKey);
 }
 
-/**
- * Whether a well-formed bearer key looks like a signed token (the JWT path's /^Bearer[ \t]+eyJ/i
- * on the whole header, for a key bearerKey accepted): "eyJ" in any case.
- */
-export function looksLikeJwt(key: string): boolean {
-  return (key.charCodeAt(0) | 32) === 101 && (key.charCodeAt(1) | 32) === 121 && (key.charCodeAt(2) | 32) === 106;
-}
-
 /** The 401 for a presented key: none (""), malformed (null), or not a live key. */
 export function keyRefusal(presented: string | null): GwError {
   if (presented === '') return gwError('missing_api_key', 'You did not provide an API key. Send it as "Authorization: Bearer <key>".');

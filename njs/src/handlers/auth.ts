@@ -8,7 +8,7 @@
  * Writes: $gw_key_id, $gw_key_models, $gw_tier on success; $gw_auth_error (OpenAI JSON body),
  * $gw_error_code and $gw_retry_after on refusal.
  */
-import { bearerKey, headerKey, keyActive, keyRefusal, looksLikeJwt, plainBearer, wellFormedKey } from '../core/keys';
+import { bearerKey, headerKey, keyActive, keyRefusal, plainBearer, wellFormedKey } from '../core/keys';
 import { gwError, GwError } from '../core/errors';
 import { lookup, sha256hex } from '../ngx/keyStore';
 import { grantKey } from '../ngx/policy';
@@ -39,11 +39,11 @@ export function auth(r: NginxHTTPRequest): string {
       // (core/keys.ts presentedKey: the same precedence).
       let presented: string | null;
       if (a !== undefined && a !== '') {
-        presented = bearerKey(a);
         // What looks like a signed token is judged by $gw_jwt (gw.authJwt, nginx/jwt-http.conf), whose
         // code loads only for such requests: "ok", a refusal status, or "none" (not a token, or tokens
-        // not configured: an API key after all). docs/jwt.md
-        if (presented !== null ? looksLikeJwt(presented) : /^Bearer[ \t]+eyJ/i.test(a)) {
+        // not configured: an API key after all). docs/jwt.md. Tested before the key is parsed: a token
+        // is long, and the key's regex would walk all of it.
+        if (/^Bearer[ \t]+eyJ/i.test(a)) {
           const jwt = r.variables['gw_jwt'];
           if (jwt === 'ok') return PASS;
           if (jwt !== undefined && jwt !== 'none') {
@@ -51,6 +51,7 @@ export function auth(r: NginxHTTPRequest): string {
             return jwt === '429' ? '429' : '401';
           }
         }
+        presented = bearerKey(a);
       } else {
         const x = h['api-key'];
         presented = headerKey(x !== undefined && x !== '' ? x : h['x-api-key']);
