@@ -87,7 +87,8 @@ export function findByHash(hash: string): KeyRecord | null {
  * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
  */
 export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): string[] | null {
-  const d = dict();
+  const d = ngx.shared.gw_keys as NgxSharedDict<string> | undefined; // dict(), inline
+  if (!d) throw missingZone('gw_keys');
   for (let pass = 0; ; pass++) {
     const id = d.get('h:' + hash);
     const v = typeof id === 'string' ? d.get('i:' + id) : undefined;
