@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { CHAT, chatBody, EMBED, post, postHeadersOnly, sha256 } from '../../tools/clients';
 import { eventually } from '../support/eventually';
+import { rawRequest } from '../support/rawHttp';
 import { useGateway } from '../support/useGateway';
 
 const BOOT_KEY = 'sk-gw-bootstrap-key-for-tests-0123456789';
@@ -73,6 +74,31 @@ describe('API keys on the client path', () => {
       const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), headers);
       expect(res.status).toBe(401);
       expect((await errorOf(res)).code).toBe('invalid_api_key');
+    }
+  });
+
+  it('the request path\'s shortcut for "Bearer <key>" and the full header parse agree on every spelling', async () => {
+    const made = await createKey({ models: '*' });
+    for (const key of [BOOT_KEY, made.key]) {
+      // Spellings only the full parse reads: each still authenticates the key.
+      for (const a of [`Bearer ${key}`, `bearer ${key}`, `BEARER  ${key}`, `Bearer\t${key}`, `Bearer ${key} \t`]) {
+        const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { authorization: a });
+        expect(res.status, JSON.stringify(a)).toBe(200);
+      }
+      // Malformed around a real key: refused as malformed, never as the key.
+      for (const a of [`Bearer ${key} x`, `Bearer ${key}\u00ff`, `Bearer${key}`, `Basic ${key}`]) {
+        const res = await post(`${gw.url}/v1/chat/completions`, chatBody(CHAT), { authorization: a });
+        expect(res.status, JSON.stringify(a)).toBe(401);
+        expect((await errorOf(res)).message, JSON.stringify(a)).toMatch(/malformed/);
+      }
+    }
+    // Non-ASCII case variants of ASCII letters (U+017F folds to "s" in a caseless regex) are malformed.
+    for (const bytes of ['\xc5\xbfk-gw-x', 'sk-gw-\xe2\x84\xaa']) {
+      const raw = Buffer.concat([Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer `),
+        Buffer.from(bytes, 'latin1'), Buffer.from(`\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`)]);
+      const res = await rawRequest(gw.port, raw);
+      expect(res.status).toBe(401);
+      expect(JSON.parse(res.body).error.message).toMatch(/malformed/);
     }
   });
 

@@ -25,7 +25,8 @@ export function fakeDict(): Record<string, unknown> {
 }
 
 export function fakeRequest(authorization: string) {
-  const variables: Record<string, string> = {};
+  // The js_var defaults nginx/gateway-http.conf declares for what gw.jwt.authJwt writes.
+  const variables: Record<string, string> = { gw_tier: 'normal' };
   const log: string[] = [];
   return { headersIn: { Authorization: authorization }, variables, log: (m: string) => log.push(m), warn: (m: string) => log.push(m), error: (m: string) => log.push(m), lines: log };
 }

@@ -25,7 +25,7 @@ interface KeyStore {
   list(): KeyRecord[];
   tryExclusive<T>(fn: () => T): { ok: true; value: T } | { ok: false };
   exclusive<T>(waitMs: number, fn: () => T): Promise<{ ok: true; value: T } | { ok: false }>;
-  lookup(hash: string, log: { warn(m: string): void }): KeyRecord | null;
+  lookup(hash: string, log: { warn(m: string): void }): string[] | null;
 }
 const modulePath = '../../njs/src/ngx/keyStore';
 const { create, exclusive, findByHash, findById, list, lookup, revoke, tryExclusive, update } = (await import(/* @vite-ignore */ modulePath)) as KeyStore;
@@ -117,6 +117,10 @@ describe('keyStore: what the record says is what authenticates', () => {
           const got = findByHash(sha256(s.secret));
           expect(got !== null, `${s.secret} after ${JSON.stringify(c)}`).toBe(current);
           if (got) expect(got.id).toBe(s.id);
+          // The request path's reader (one split, no JSON) answers the same.
+          const hot = lookup(sha256(s.secret), { warn: () => undefined });
+          expect(hot !== null, `lookup ${s.secret} after ${JSON.stringify(c)}`).toBe(current);
+          if (hot) expect(hot[0]).toBe(s.id);
         }
         // Each id has at most one live secret, and list() is the set of records.
         for (const id of IDS) expect(issued.filter((s) => s.id === id && findByHash(sha256(s.secret)) !== null).length).toBeLessThanOrEqual(1);
@@ -149,6 +153,31 @@ describe('keyStore: what the record says is what authenticates', () => {
     expect(update(applyUpdate(stale, { label: 'late' }))).toBe(false);
     expect(findById('a')).toBeNull();
     expect(findByHash(sha256('one'))).toBeNull();
+  });
+});
+
+describe('keyStore: records stored before the request-path line (the zone outlives a reload)', () => {
+  it('authenticate, list and change like new ones; a change rewrites them in the new layout', () => {
+    const old = { id: 'a', hash: sha256('one'), label: 'old', models: ['m1', 'm2'], rpm: 5, burst: 2, tier: 'high', expires_at: 0, disabled: false, created_at: 1, source: 'admin' };
+    keys.data.set('i:a', JSON.stringify(old));
+    keys.data.set(`h:${old.hash}`, 'a');
+    keys.data.set('meta:loaded', '1');
+    expect(lookup(old.hash, { warn: () => undefined })).toEqual(['a', '0', '5', '2', 'high', '["m1","m2"]', 'admin']);
+    expect(findById('a')).toEqual(old);
+    expect(list()).toEqual([old]);
+    expect(update(applyUpdate(findById('a')!, { disabled: true }))).toBe(true);
+    expect(keys.data.get('i:a')!.startsWith(`${old.hash}\td\t5\t2\thigh\t["m1","m2"]\tadmin\t{`)).toBe(true);
+    expect(lookup(old.hash, { warn: () => undefined })?.[1]).toBe('d');
+    expect(revoke('a')).toBe(true);
+    expect(lookup(old.hash, { warn: () => undefined })).toBeNull();
+  });
+
+  it('an old record that names another hash does not authenticate either', () => {
+    keys.data.set('i:a', JSON.stringify({ ...newRecord({}, 'a', sha256('one'), 1, 'admin') }));
+    keys.data.set(`h:${sha256('two')}`, 'a');
+    keys.data.set('meta:loaded', '1');
+    expect(lookup(sha256('two'), { warn: () => undefined })).toBeNull();
+    expect(lookup(sha256('one'), { warn: () => undefined })).toBeNull(); // no index entry: not found
   });
 });
 
@@ -191,7 +220,7 @@ describe('keyStore.lookup (the request path)', () => {
     process.env.GW_KEYS_FILE = file;
     try {
       const warned: string[] = [];
-      expect(lookup(sha256('sk-ops'), { warn: (m) => warned.push(m) })?.id).toBe('ops');
+      expect(lookup(sha256('sk-ops'), { warn: (m) => warned.push(m) })?.[0]).toBe('ops');
       expect(keys.data.get('meta:loaded')).toBe('1');
       expect(warned).toEqual([`gw: keys: ${file}: keys[1]: "id" must be a letter or digit followed by up to 63 letters, digits, ".", "_" or "-".`]);
       expect(lookup(sha256('sk-dots'), { warn: (m) => warned.push(m) })).toBeNull();
@@ -199,7 +228,7 @@ describe('keyStore.lookup (the request path)', () => {
       const reads: string[] = [];
       const get = keys.get;
       keys.get = (k: string) => { reads.push(k); return get(k); };
-      expect(lookup(sha256('sk-ops'), { warn: () => undefined })?.id).toBe('ops');
+      expect(lookup(sha256('sk-ops'), { warn: () => undefined })).toEqual(['ops', '0', '0', '0', 'normal', '*', 'file']);
       expect(reads).toEqual([`h:${sha256('sk-ops')}`, 'i:ops']);
     } finally {
       if (saved === undefined) delete process.env.GW_KEYS_FILE;

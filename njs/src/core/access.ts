@@ -1,7 +1,8 @@
 /**
  * Per-key model access. The auth stage writes the key's allowed models into $gw_key_models:
- *   ""  auth is off for this request (everything allowed)
- *   "*" the key may use every model
+ *   ""  auth is off for this request, or the key may use every model (everything allowed; the
+ *       auth stage leaves the variable at its default rather than write "*", ngx/policy.ts)
+ *   "*" the same
  *   a JSON array of model names (canonical names or aliases)
  */
 /** True when the spec allows every model: auth off ("") or a key for all models ("*"). */

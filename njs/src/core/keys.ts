@@ -4,6 +4,7 @@
  * the client's hands and, once, in the admin API's create/rotate answer.
  */
 
+import { gwError, GwError } from './errors';
 import { Tier, TIER_ORDER } from './queue';
 
 export interface KeyRecord {
@@ -27,43 +28,56 @@ export interface KeyRecord {
   source: 'file' | 'admin';
 }
 
-export type AuthDecision =
-  | { ok: true; record: KeyRecord }
-  | { ok: false; code: 'missing_api_key' | 'invalid_api_key'; message: string };
+/** The key of a non-empty `Authorization` value ("Bearer <key>"), or null when it is malformed. */
+export function bearerKey(authorization: string): string | null {
+  // The letters are spelled out instead of the `i` flag, which in njs also lets the class match
+  // non-ASCII case variants (U+017F folds to "s"). The key sits between blanks that trim() removes.
+  // (Regex literals sit in the functions that use them: a module-level one is built in every request's VM.)
+  return /^[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[\x21-\x7e]{1,512}[ \t]*$/.test(authorization) ? authorization.slice(6).trim() : null;
+}
 
-const KEY_HEADER_MAX = 512;
+/**
+ * The request path's first guess at the key of an `Authorization` value: what follows "Bearer "
+ * as it stands, unless that could be a signed token (starts with "e" or "E"); null otherwise. It is
+ * the key bearerKey finds whenever it is well-formed (wellFormedKey), and a key the gateway made
+ * always is: a hit on a gateway-made key, or on a well-formed one, skips bearerKey's regex.
+ */
+export function plainBearer(authorization: string): string | null {
+  return authorization.startsWith('Bearer ') && (authorization.charCodeAt(7) | 32) !== 101 ? authorization.slice(7) : null;
+}
+
+/** Whether `key` is what bearerKey and headerKey accept: 1 to 512 printable ASCII characters. */
+export function wellFormedKey(key: string): boolean {
+  return key.length > 0 && key.length <= 512 && !/[^\x21-\x7e]/.test(key);
+}
+
+/**
+ * The key of an `api-key` or `x-api-key` value (Azure-style clients): "" when there is none, null
+ * when it is malformed.
+ */
+export function headerKey(value: string | undefined): string | null {
+  if (value === undefined || value === '') return '';
+  const v = value.trim();
+  return wellFormedKey(v) || v === '' ? v : null;
+}
 
 /**
  * The client's key from `Authorization: Bearer`, `api-key` or `x-api-key` (OpenAI and Azure-style
- * clients send each). Returns "" when none is present, null when one is present but malformed.
+ * clients send each), in that order of precedence. Returns "" when none is present, null when one
+ * is present but malformed. The request path (handlers/auth.ts) applies the same precedence with
+ * bearerKey and headerKey, reading a header only when the ones before it are absent.
  */
 export function presentedKey(authorization: string | undefined, apiKey: string | undefined, xApiKey: string | undefined): string | null {
-  let v = '';
-  if (authorization !== undefined && authorization !== '') {
-    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    if (!m) return null;
-    v = m[1];
-  } else if (apiKey !== undefined && apiKey !== '') {
-    v = apiKey.trim();
-  } else if (xApiKey !== undefined && xApiKey !== '') {
-    v = xApiKey.trim();
-  }
-  if (v.length > KEY_HEADER_MAX || /[^\x21-\x7e]/.test(v)) return null;
-  return v;
+  if (authorization !== undefined && authorization !== '') return bearerKey(authorization);
+  return headerKey(apiKey !== undefined && apiKey !== '' ? apiKey : xApiKey);
 }
 
-export function authenticate(presented: string | null, record: KeyRecord | null, nowSec: number): AuthDecision {
-  if (presented === '') {
-    return { ok: false, code: 'missing_api_key', message: 'You did not provide an API key. Send it as "Authorization: Bearer <key>".' };
-  }
-  if (presented === null) {
-    return { ok: false, code: 'invalid_api_key', message: 'The API key header is malformed. Send "Authorization: Bearer <key>".' };
-  }
-  if (record === null || record.disabled || (record.expires_at > 0 && record.expires_at <= nowSec)) {
-    // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
-    return { ok: false, code: 'invalid_api_key', message: 'Incorrect API key provided, or the key was revoked or has expired.' };
-  }
-  return { ok: true, record: record };
+/** The 401 for a presented key: none (""), malformed (null), or not a live key. */
+export function keyRefusal(presented: string | null): GwError {
+  if (presented === '') return gwError('missing_api_key', 'You did not provide an API key. Send it as "Authorization: Bearer <key>".');
+  if (presented === null) return gwError('invalid_api_key', 'The API key header is malformed. Send "Authorization: Bearer <key>".');
+  // One message for unknown, revoked, disabled and expired keys: the answer must not help guessing.
+  return gwError('invalid_api_key', 'Incorrect API key provided, or the key was revoked or has expired.');
 }
 
 /** What the admin API shows of a record: everything but the hash. */
@@ -224,6 +238,57 @@ export function parseKeysFile(text: string, source: 'file' | 'admin', nowSec: nu
     records.push(rec);
   }
   return { records: records, errors: errors };
+}
+
+/** A record's models as $gw_key_models carries them (core/access.ts): "*" or a JSON array. */
+export function modelsSpec(models: '*' | string[]): string {
+  return models === '*' ? '*' : JSON.stringify(models);
+}
+
+/**
+ * A record as the gw_keys zone stores it (ngx/keyStore.ts): the fields the request path needs,
+ * tab-separated, then the record's JSON, so a request splits off seven short strings instead of
+ * parsing the record into an object:
+ *   <hash> TAB <state> TAB <rpm> TAB <burst> TAB <tier> TAB <models> TAB <source> TAB <JSON>
+ * state is "d" for a disabled key, else expires_at ("0": never); models is modelsSpec's. No field
+ * holds a tab: the hash is hex, rpm and burst integers, tier and source names, and JSON escapes
+ * tabs. A value that starts with "{" was stored before this layout (the zone outlives a reload): it
+ * is the JSON alone, and both readers below accept it.
+ */
+export function encodeRecord(k: KeyRecord): string {
+  return k.hash + '\t' + (k.disabled ? 'd' : String(k.expires_at)) + '\t' + k.rpm + '\t' + k.burst + '\t' + k.tier +
+    '\t' + modelsSpec(k.models) + '\t' + k.source + '\t' + JSON.stringify(k);
+}
+
+export function decodeRecord(v: string): KeyRecord {
+  if (v.charAt(0) === '{') return JSON.parse(v) as KeyRecord;
+  let at = 0;
+  for (let i = 0; i < 7; i++) at = v.indexOf('\t', at) + 1;
+  return JSON.parse(v.slice(at)) as KeyRecord;
+}
+
+/**
+ * The request path's fields of a stored value: [hash, state, rpm, burst, tier, models, source].
+ * The caller checks the hash first; oldHotFields reads a value stored before the layout.
+ */
+export function hotFields(v: string): string[] {
+  return v.split('\t', 7);
+}
+
+/** hotFields of a value stored before the layout (the JSON alone), or null for one in the layout. */
+export function oldHotFields(v: string): string[] | null {
+  if (v.charAt(0) !== '{') return null;
+  const k = JSON.parse(v) as KeyRecord;
+  return [k.hash, k.disabled ? 'd' : String(k.expires_at), String(k.rpm), String(k.burst), k.tier, modelsSpec(k.models), k.source];
+}
+
+/**
+ * Whether a key whose state field is `state` may be used at nowMs (integer ms): not disabled, and
+ * before its expiry (expires_at unix seconds; 0 never). Anything else, garbage included, is no.
+ */
+export function keyActive(state: string, nowMs: number): boolean {
+  // For integer seconds, "expires_at > floor(now / 1000)" is "expires_at * 1000 > now".
+  return state === '0' || (state !== 'd' && Number(state) * 1000 > nowMs);
 }
 
 /**

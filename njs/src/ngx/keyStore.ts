@@ -1,7 +1,8 @@
 /**
  * The key store over the `gw_keys` shared dict (string zone), shared by all workers:
- *   i:<id>      → KeyRecord JSON (with its hash): THE record of a key. Every change of a key ends
- *                 with ONE write of this entry (create: add, update/rotate: replace, revoke:
+ *   i:<id>      → the KeyRecord (with its hash), stored as core/keys.ts encodeRecord: the fields a
+ *                 request needs on one tab-separated line, then the JSON. THE record of a key.
+ *                 Every change of a key ends with ONE write of this entry (create: add, update/rotate: replace, revoke:
  *                 delete); that write is the change's linearization point.
  *   h:<hash>    → id: the index authentication looks the presented key up in. Written BEFORE the
  *                 record names the hash, removed AFTER it stops naming it, and only trusted when
@@ -20,7 +21,7 @@
  */
 import cr from 'crypto';
 import fs from 'fs';
-import { currentRecord, FileFacts, KeyRecord, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
+import { currentRecord, decodeRecord, encodeRecord, FileFacts, KeyRecord, oldHotFields, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
 import { LOG_PREFIX } from '../core/logText';
 import { Logger } from './log';
 import { missingZone } from '../core/zones';
@@ -69,7 +70,7 @@ function fileOf(source: 'file' | 'admin'): string {
 
 function readRecord(id: string): KeyRecord | null {
   const v = dict().get('i:' + id);
-  return typeof v === 'string' ? (JSON.parse(v) as KeyRecord) : null;
+  return typeof v === 'string' ? decodeRecord(v) : null;
 }
 
 /** The hot path: two dict reads (index, then the record), trusted only if the record names `hash`. */
@@ -79,15 +80,29 @@ export function findByHash(hash: string): KeyRecord | null {
 }
 
 /**
- * The request path's lookup of a presented key's hash: two dict reads for a known key. Only a miss
+ * The request path's fields of the key whose secret hashes to `hash`, with its id first:
+ * [id, state, rpm, burst, tier, models, source] (core/keys.ts encodeRecord), or null. Two dict
+ * reads for a known key, trusted only if the record names `hash` (as findByHash). Only a miss
  * checks that the key files are loaded (a cold start: loads them, then looks again); until the
  * first load ends the dict holds only keys that load wrote, so a hit never needs that check.
  */
-export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): KeyRecord | null {
-  const rec = findByHash(hash);
-  if (rec !== null || dict().get('meta:loaded') === '1') return rec;
-  warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
-  return findByHash(hash);
+export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): string[] | null {
+  const d = ngx.shared.gw_keys as NgxSharedDict<string> | undefined; // dict(), inline
+  if (!d) throw missingZone('gw_keys');
+  for (let pass = 0; ; pass++) {
+    const id = d.get('h:' + hash);
+    const v = typeof id === 'string' ? d.get('i:' + id) : undefined;
+    if (typeof v === 'string') {
+      let f: string[] | null = v.split('\t', 7); // core/keys.ts hotFields, inline: a request pays for every call
+      if (f[0] !== hash) f = oldHotFields(v);
+      if (f !== null && f[0] === hash) {
+        f[0] = id as string;
+        return f;
+      }
+    }
+    if (pass > 0 || d.get('meta:loaded') === '1') return null;
+    warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
+  }
 }
 
 /** Writes what loading the key files found wrong to the error log, one warning each. */
@@ -103,7 +118,7 @@ export function list(): KeyRecord[] {
   const items = dict().items(1000000) as [string, string][];
   const out: KeyRecord[] = [];
   for (let i = 0; i < items.length; i++) {
-    if (items[i][0].indexOf('i:') === 0) out.push(JSON.parse(items[i][1]) as KeyRecord);
+    if (items[i][0].indexOf('i:') === 0) out.push(decodeRecord(items[i][1]));
   }
   out.sort(function (a, b) { return a.created_at - b.created_at || (a.id < b.id ? -1 : 1); });
   return out;
@@ -169,7 +184,7 @@ export function create(rec: KeyRecord): boolean {
   const owner = d.get('h:' + rec.hash);
   if (typeof owner === 'string' && owner !== rec.id && findByHash(rec.hash) !== null) return false;
   d.set('h:' + rec.hash, rec.id);
-  if (d.add('i:' + rec.id, JSON.stringify(rec))) return true;
+  if (d.add('i:' + rec.id, encodeRecord(rec))) return true;
   if (d.get('h:' + rec.hash) === rec.id && currentRecord(rec.hash, readRecord(rec.id)) === null) d.delete('h:' + rec.hash);
   return false;
 }
@@ -187,7 +202,7 @@ export function update(next: KeyRecord): boolean {
     if (typeof owner === 'string' && owner !== next.id && findByHash(next.hash) !== null) return false;
     d.set('h:' + next.hash, next.id);
   }
-  if (!d.replace('i:' + next.id, JSON.stringify(next))) {
+  if (!d.replace('i:' + next.id, encodeRecord(next))) {
     if (prev.hash !== next.hash && d.get('h:' + next.hash) === next.id) d.delete('h:' + next.hash);
     return false;
   }
@@ -272,7 +287,8 @@ export function syncSource(source: 'file' | 'admin', force: boolean): string[] {
       continue;
     }
     seen[rec.id] = true;
-    if (existing !== null && JSON.stringify(existing) === JSON.stringify(rec)) continue;
+    // Unchanged and already in this layout (a record stored before it is rewritten once).
+    if (existing !== null && d.get('i:' + rec.id) === encodeRecord(rec)) continue;
     if (!(existing === null ? create(rec) : update(rec))) {
       seen[rec.id] = existing !== null;
       errors.push(path + ': id "' + rec.id + '": its hash is already used by another key; skipped');

@@ -10,7 +10,7 @@ export type GwVar =
   | 'gw_error_code' // OpenAI error code of a gateway-made error, for the access log
   | 'gw_stream' // "1" when the body asked for "stream": true, else "0"
   | 'gw_key_id' // id of the API key (safe to log; never the key), "" when auth is off
-  | 'gw_key_models' // the key's allowed models: "" (auth off), "*" or a JSON array (core/access.ts)
+  | 'gw_key_models' // the key's allowed models: "" (auth off, or every model: "*" is left unwritten), or a JSON array (core/access.ts)
   | 'gw_tier' // priority tier for the wait queue: "high" | "normal" | "low"
   | 'gw_queue_ms' // milliseconds the request waited for a concurrency slot
   | 'gw_auth_mode' // "on" (default) or "off": `set $gw_auth_mode off;` for a trusted network
@@ -25,6 +25,9 @@ export type GwVar =
   | 'gw_usage_done'; // "1" once the log phase added this request to the usage ledger
 
 type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
+
+/** r.variables typed by name, for a handler that writes several (one property read of r instead of one per write). */
+export type GwVars = { [K in GwVar]?: string };
 
 export function setVar(r: VarRequest, name: GwVar, value: string): void {
   r.variables[name] = value;
