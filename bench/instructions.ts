@@ -169,7 +169,7 @@ function partTotals(dir: string, pid: number): Map<number, number> {
     const part = Number(/^part: (\d+)/m.exec(text)?.[1] ?? 1);
     if (m) parts.set(part, (parts.get(part) ?? 0) + Number(m[1]));
   }
-  if (parts.size < 2) throw new Error(`expected an idle part and a measured part for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
+  if (parts.size < (idleWindow() ? 2 : 1)) throw new Error(`expected an idle part and a measured part for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
   return parts;
 }
 
@@ -185,6 +185,11 @@ function dump(pid: number): void {
  * jobs) per second, which the measured window also holds and which is not the requests' cost.
  */
 const IDLE_MS = 5000;
+/**
+ * GW_BENCH_IDLE=off skips that window: nothing is subtracted, and the one callgrind file per run is
+ * what callgrind_annotate reads right (a dump leaves the next part's per-function costs unusable).
+ */
+const idleWindow = (): boolean => process.env.GW_BENCH_IDLE !== 'off';
 
 async function measure(o: { pid: number; stop: () => Promise<void>; dir: string; url: string; path: string; body: string; headers: Record<string, string>; requests: number }): Promise<{ perRequest: number; windowS: number; backgroundPerS: number }> {
   const load = (amount: number) => runLoad({ url: o.url, path: o.path, body: o.body, headers: o.headers, connections: 4, duration: 600, amount, timeout: 120 });
@@ -192,8 +197,10 @@ async function measure(o: { pid: number; stop: () => Promise<void>; dir: string;
   if (warm.ok !== warm.completed || warm.completed === 0) throw new Error(`warm-up: statuses ${JSON.stringify(warm.statuses)}, ${warm.errors} errors`);
   const i0 = Date.now();
   instrument(true, o.pid);
-  await new Promise((r) => setTimeout(r, IDLE_MS));
-  dump(o.pid);
+  if (idleWindow()) {
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    dump(o.pid);
+  }
   const idleS = (Date.now() - i0) / 1000;
   const t0 = Date.now();
   const res = await load(o.requests);
@@ -203,7 +210,7 @@ async function measure(o: { pid: number; stop: () => Promise<void>; dir: string;
   if (res.ok !== o.requests) throw new Error(`${res.ok} of ${o.requests} requests answered 2xx (statuses ${JSON.stringify(res.statuses)}, ${res.errors} errors)`);
   const parts = partTotals(o.dir, o.pid);
   const last = Math.max(...parts.keys());
-  const backgroundPerS = (parts.get(1) ?? 0) / idleS;
+  const backgroundPerS = idleWindow() ? (parts.get(1) ?? 0) / idleS : 0;
   return { perRequest: ((parts.get(last) ?? 0) - backgroundPerS * windowS) / o.requests, windowS, backgroundPerS };
 }
 
@@ -277,7 +284,8 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
     for (const x of featureInstructions(report.rows)) log(`instructions ${PAYLOADS[x.payload].label}: ${x.feature} ${Math.round(x.instructions)} per request (${x.from})`);
   } finally {
     await fleet.stop();
-    // GW_BENCH_KEEP_CALLGRIND=1 keeps the callgrind files for callgrind_annotate (where the instructions go).
+    // GW_BENCH_KEEP_CALLGRIND=1 keeps the callgrind files for callgrind_annotate (where the instructions go;
+    // with GW_BENCH_IDLE=off, or the per-function costs of the measured part are unusable).
     if (process.env.GW_BENCH_KEEP_CALLGRIND) log(`instructions: callgrind files kept in ${dir}`);
     else if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   }
