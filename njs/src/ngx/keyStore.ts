@@ -22,9 +22,9 @@
 import cr from 'crypto';
 import fs from 'fs';
 import { currentRecord, decodeRecord, encodeRecord, FileFacts, KeyRecord, oldHotFields, looseDirsProblem, looseFileProblem, parentDirs, parseKeysFile } from '../core/keys';
-import { LOG_PREFIX } from '../core/logText';
 import { Logger } from './log';
 import { missingZone } from '../core/zones';
+import { loadForRequest } from './keyLoad';
 
 function dict(): NgxSharedDict<string> {
   const d = ngx.shared.gw_keys;
@@ -101,7 +101,7 @@ export function lookup(hash: string, log: Pick<NginxHTTPRequest, 'warn'>): strin
       }
     }
     if (pass > 0 || d.get('meta:loaded') === '1') return null;
-    warnProblems({ warn: function (msg: string) { log.warn(LOG_PREFIX + msg); } }, ensureLoaded());
+    loadForRequest(log);
   }
 }
 
