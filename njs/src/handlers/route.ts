@@ -17,14 +17,15 @@
  */
 import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
+import { ScanResult } from '../core/bytes';
 import { gwError, modelNotFound } from '../core/errors';
-import { findModel, scanModel } from '../core/modelScan';
-import { bodyKind, scanMultipartModel } from '../core/multipart';
+import { findModel, PARSE_WHOLE_MAX, scanModel } from '../core/modelScan';
+import { bodyKind, plainJson, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
-import { resolveModel, upstreamBearer } from '../core/routes';
+import { bearerOf, canonicalModel, RouteTable, upstreamKeyEnv } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
-import { readBody } from '../ngx/body';
-import { guard } from '../ngx/guard';
+import { bodyUnreadable, readBody } from '../ngx/body';
+import { failed } from '../ngx/guard';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { admit } from '../ngx/slots';
@@ -35,77 +36,106 @@ import { getVar, setVar, setVarBytes } from '../ngx/vars';
  * else nothing when the gateway checks keys (the client's key is the gateway's, not the backend's),
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
-function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
-  const own = upstreamBearer(sharedRoutes(), upstream, process.env);
+function upstreamAuth(r: NginxHTTPRequest, t: RouteTable, upstream: string, authOff: boolean): string {
+  const env = upstreamKeyEnv(t, upstream);
+  const own = env !== '' ? bearerOf(process.env[env]) : '';
   if (own !== '') return own;
-  if (getVar(r, 'gw_auth_mode') === 'off') {
+  if (authOff) {
     const h = r.headersIn['Authorization'];
     return h !== undefined ? h : '';
   }
   return '';
 }
 
+/**
+ * The model of the body. A small JSON body is read a second time as text (r.requestText): njs 0.8
+ * makes that far cheaper than decoding the Buffer, and findModel parses it whole.
+ */
+function scanBody(r: NginxHTTPRequest, buf: Buffer, multipart: string | null): ScanResult {
+  if (multipart !== null) return scanMultipartModel(buf, multipart);
+  return findModel(buf, buf.length > 0 && buf.length <= PARSE_WHOLE_MAX ? r.requestText : undefined);
+}
+
 export function route(r: NginxHTTPRequest): void {
-  guard(r, 'route', function () {
-    if (r.method !== 'POST') {
-      r.headersOut['Allow'] = 'POST';
-      replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
-      return;
-    }
-    const body = readBody(r);
-    if (!body.ok) {
-      replyError(r, body.error);
-      return;
-    }
-    const kind = bodyKind(r.headersIn['Content-Type']);
+  // The guard's try/catch written out: no closure per request.
+  try {
+    routeRequest(r);
+  } catch (e) {
+    failed(r, 'route', e);
+  }
+}
+
+function routeRequest(r: NginxHTTPRequest): void {
+  if (r.method !== 'POST') {
+    r.headersOut['Allow'] = 'POST';
+    replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
+    return;
+  }
+  const buf = readBody(r);
+  if (buf === null) {
+    replyError(r, bodyUnreadable());
+    return;
+  }
+  const ct = r.headersIn['Content-Type'];
+  let boundary: string | null = null;
+  if (!plainJson(ct)) {
+    const kind = bodyKind(ct);
     if (kind.kind === 'invalid') {
       replyError(r, gwError('invalid_multipart', kind.detail));
       return;
     }
-    const multipart = kind.kind === 'multipart';
-    const scan = kind.kind === 'multipart' ? scanMultipartModel(body.buf, kind.boundary) : findModel(body.buf);
-    if (!scan.ok) {
-      replyError(r, gwError(scan.error, scan.detail));
+    if (kind.kind === 'multipart') boundary = kind.boundary;
+  }
+  const scan = scanBody(r, buf, boundary);
+  if (!scan.ok) {
+    replyError(r, gwError(scan.error, scan.detail));
+    return;
+  }
+  const requested = scan.model;
+  setVar(r, 'gw_model_requested', requested);
+  // $gw_stream is "0" unless set (gateway-http.conf): written only for a stream.
+  if (scan.stream) setVar(r, 'gw_stream', '1');
+  const t = sharedRoutes();
+  const model = canonicalModel(t, requested);
+  if (model === '' || !modelAllowed(getVar(r, 'gw_key_models'), model, requested)) {
+    replyError(r, modelNotFound(requested));
+    return;
+  }
+  const mr = t.models[model];
+  setVar(r, 'gw_model', model);
+  setVar(r, 'gw_upstream', mr.upstream);
+  if (!modelHealthy(mr.upstream)) {
+    r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
+    replyError(r, gwError('model_unavailable'));
+    return;
+  }
+  const authOff = getVar(r, 'gw_auth_mode') === 'off';
+  const upAuth = upstreamAuth(r, t, mr.upstream, authOff);
+  // $gw_upstream_auth is empty unless set.
+  if (upAuth !== '') setVar(r, 'gw_upstream_auth', upAuth);
+  let target = '@gw_upstream';
+  if (model !== requested) {
+    // An alias (canonicalModel answers a model's own name first). The backend serves the canonical
+    // name only; splice it over the alias. This copies the body once, so aliases cost memory on
+    // huge bodies (docs/configuration.md).
+    // Spliced as bytes, so a multipart body's binary file survives untouched.
+    // Duplicate "model" members and parts are refused, so this replaces the one and only value.
+    const name = boundary !== null ? model : JSON.stringify(model);
+    const at = scan.start >= 0 ? scan : scanModel(buf); // small bodies were parsed, not scanned
+    if (!at.ok) {
+      // Cannot happen (findModel hands every body it accepts to the same rule); a 400, never a 500.
+      replyError(r, gwError(at.error, at.detail));
       return;
     }
-    setVar(r, 'gw_model_requested', scan.model);
-    setVar(r, 'gw_stream', scan.stream ? '1' : '0');
-    const res = resolveModel(sharedRoutes(), scan.model);
-    if (!res.ok || !modelAllowed(getVar(r, 'gw_key_models'), res.model, scan.model)) {
-      replyError(r, modelNotFound(scan.model));
-      return;
-    }
-    setVar(r, 'gw_model', res.model);
-    setVar(r, 'gw_upstream', res.route.upstream);
-    if (!modelHealthy(res.route.upstream)) {
-      r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
-      replyError(r, gwError('model_unavailable'));
-      return;
-    }
-    setVar(r, 'gw_upstream_auth', upstreamAuth(r, res.route.upstream));
-    let target = '@gw_upstream';
-    if (res.alias) {
-      // The backend serves the canonical name only; splice it over the alias. This copies the body
-      // once, so aliases cost memory on huge bodies (docs/configuration.md).
-      // Spliced as bytes, so a multipart body's binary file survives untouched.
-      // Duplicate "model" members and parts are refused, so this replaces the one and only value.
-      const name = multipart ? res.model : JSON.stringify(res.model);
-      const at = scan.start >= 0 ? scan : scanModel(body.buf); // small bodies were parsed, not scanned
-      if (!at.ok) {
-        // Cannot happen (findModel hands every body it accepts to the same rule); a 400, never a 500.
-        replyError(r, gwError(at.error, at.detail));
-        return;
-      }
-      setVarBytes(r, 'gw_body', Buffer.concat([body.buf.subarray(0, at.start), Buffer.from(name), body.buf.subarray(at.end)]));
-      target = '@gw_upstream_rewrite';
-    }
-    const mr = res.route;
-    if (mr.max_inflight === 0) {
-      r.internalRedirect(target);
-      return;
-    }
-    admit({ model: res.model, tier: requestTier(r), limits: mr, leaseMs: mr.slot_lease_ms, leaseId: r.variables.request_id as string },
-      function (a) {
+    setVarBytes(r, 'gw_body', Buffer.concat([buf.subarray(0, at.start), Buffer.from(name), buf.subarray(at.end)]));
+    target = '@gw_upstream_rewrite';
+  }
+  if (mr.max_inflight === 0) {
+    r.internalRedirect(target);
+    return;
+  }
+  admit({ model: model, tier: requestTier(r, authOff), limits: mr, leaseMs: mr.slot_lease_ms, leaseId: r.variables.request_id as string },
+    function (a) {
         setVar(r, 'gw_queue_ms', String(a.waitedMs));
         if (a.ok) {
           setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
@@ -120,12 +150,11 @@ export function route(r: NginxHTTPRequest): void {
         r.headersOut['Retry-After'] = String(a.retryAfterSec);
         replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
       });
-  });
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
-function requestTier(r: NginxHTTPRequest): Tier {
-  if (getVar(r, 'gw_auth_mode') === 'off') {
+function requestTier(r: NginxHTTPRequest, authOff: boolean): Tier {
+  if (authOff) {
     const h = r.headersIn['X-Priority'];
     if (h !== undefined) return tierOf(h.trim().toLowerCase());
   }

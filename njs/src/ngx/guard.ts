@@ -7,7 +7,15 @@ export function guard(r: NginxHTTPRequest, handler: string, fn: () => void): voi
   try {
     fn();
   } catch (e) {
-    logFailure(requestLogger(r), handler, e);
-    replyError(r, gwError('internal_error'));
+    failed(r, handler, e);
   }
+}
+
+/**
+ * What guard() does with an exception, for a handler that runs its own try/catch (per-request
+ * handlers: no closure built per request).
+ */
+export function failed(r: NginxHTTPRequest, handler: string, e: unknown): void {
+  logFailure(requestLogger(r), handler, e);
+  replyError(r, gwError('internal_error'));
 }

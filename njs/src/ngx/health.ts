@@ -37,8 +37,9 @@ function upstreamKey(upstream: string): string {
 export function modelHealthy(upstream: string): boolean {
   const d = healthDict();
   if (d === undefined) return true;
-  if (!healthFresh(d.get(TICK), Date.now())) return true;
-  return d.get(upstreamKey(upstream)) !== 0;
+  // The upstream's status first: anything but "down" answers without the freshness check.
+  if (d.get(upstreamKey(upstream)) !== 0) return true;
+  return !healthFresh(d.get(TICK), Date.now());
 }
 
 /** True when nginx.conf declares the zone, i.e. the refresher has somewhere to keep probe results. */
