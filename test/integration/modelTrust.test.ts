@@ -115,7 +115,7 @@ describe('one rule for model, through nginx (issue 13)', () => {
   });
 
   it('reads a small body the same from its text (r.requestText) as from its bytes: a BOM, invalid UTF-8 elsewhere, a non-ASCII alias', async () => {
-    const send = (body: Buffer) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...auth } });
+    const send = (body: Buffer) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...auth } });
     // Invalid UTF-8 outside the model is the backend's to refuse: forwarded (the mock answers 400 itself).
     const elsewhere = await send(Buffer.concat([Buffer.from('\ufeff{"model":"model-a","messages":[{"role":"user","content":"'), Buffer.from([0xff, 0xc3, 0x28]), Buffer.from('"}]}')]));
     expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions']).toBe(1);

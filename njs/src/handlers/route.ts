@@ -134,7 +134,7 @@ function routeRequest(r: NginxHTTPRequest): void {
     r.internalRedirect(target);
     return;
   }
-  admit({ model: model, tier: requestTier(r, authOff), limits: mr, leaseMs: mr.slot_lease_ms, leaseId: r.variables.request_id as string },
+  admit(model, requestTier(r, authOff), mr, r.variables.request_id as string,
     function (a) {
         setVar(r, 'gw_queue_ms', String(a.waitedMs));
         if (a.ok) {
