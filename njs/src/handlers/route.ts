@@ -136,20 +136,21 @@ function routeRequest(r: NginxHTTPRequest): void {
   }
   admit(model, requestTier(r, authOff), mr, r.variables.request_id as string,
     function (a) {
-        setVar(r, 'gw_queue_ms', String(a.waitedMs));
-        if (a.ok) {
-          setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
-          r.internalRedirect(target);
-          return;
-        }
-        setVar(r, 'gw_queue_result', a.reason);
-        if (a.reason === 'error') {
-          replyError(r, gwError('internal_error'));
-          return;
-        }
-        r.headersOut['Retry-After'] = String(a.retryAfterSec);
-        replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
-      });
+      // $gw_queue_ms is "0" unless set (gateway-http.conf): a slot taken at once leaves it.
+      if (a.waitedMs !== 0) setVar(r, 'gw_queue_ms', String(a.waitedMs));
+      if (a.ok) {
+        setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
+        r.internalRedirect(target);
+        return;
+      }
+      setVar(r, 'gw_queue_result', a.reason);
+      if (a.reason === 'error') {
+        replyError(r, gwError('internal_error'));
+        return;
+      }
+      r.headersOut['Retry-After'] = String(a.retryAfterSec);
+      replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
+    });
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
