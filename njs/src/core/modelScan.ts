@@ -193,13 +193,14 @@ export function scanModel(b: Bytes): ScanResult {
 export const PARSE_WHOLE_MAX = 8192;
 
 /**
- * Whether the bytes `"model"` occur more than once in b: native searches for the whole token. The
- * second search runs on a subarray, because njs 0.8's Buffer.indexOf takes a slow path when given
- * an offset.
+ * Whether `"model"` occurs more than once in the body's text (the same count as in its bytes: the
+ * token is ASCII, and UTF-8 never repeats ASCII inside a multi-byte character). Searched in the
+ * text: in njs 0.8 a string needle on a Buffer is converted on every call, and a Buffer search from
+ * an offset takes a slow path.
  */
-function modelTokens(b: Bytes): boolean {
-  const k = b.indexOf('"model"');
-  return k >= 0 && b.subarray(k + 7).indexOf('"model"') >= 0;
+function modelTokens(t: string): boolean {
+  const k = t.indexOf('"model"');
+  return k >= 0 && t.indexOf('"model"', k + 7) >= 0;
 }
 
 /**
@@ -229,8 +230,8 @@ export function findModel(b: Bytes, text?: string): ScanResult {
     return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + why + '.');
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
-  // njs string searches cost a native call per position; these are byte searches.
-  if (modelTokens(b) || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
+  // The backslash is a byte search (a number needle is njs's fast path), the token a text search.
+  if (modelTokens(t) || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
   const o = v as { model?: unknown; stream?: unknown };
   const m = o.model;
   // A parsed object's prototype is Object.prototype, which has no "model": undefined means absent.
