@@ -86,16 +86,12 @@ export function upstreamKeyEnv(t: RouteTable, upstream: string): string {
   return u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
 }
 
-/** "Bearer <key>" for a key read from the environment, "" when it is unset or empty. */
-export function bearerOf(key: string | undefined): string {
-  return typeof key === 'string' && key !== '' ? 'Bearer ' + key : '';
-}
-
 /**
  * The Authorization value for the gateway's requests to an upstream: "Bearer <its own key>" when
  * gateway.json names an api_key_env that is set (nginx's `env` directive passes it to njs), else "".
  */
 export function upstreamBearer(t: RouteTable, upstream: string, env: { [name: string]: string | undefined }): string {
   const name = upstreamKeyEnv(t, upstream);
-  return name !== '' ? bearerOf(env[name]) : '';
+  const key = name !== '' ? env[name] : undefined;
+  return typeof key === 'string' && key !== '' ? 'Bearer ' + key : '';
 }

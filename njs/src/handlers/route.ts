@@ -17,12 +17,11 @@
  */
 import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
-import { ScanResult } from '../core/bytes';
 import { gwError, modelNotFound } from '../core/errors';
 import { findModel, PARSE_WHOLE_MAX, scanModel } from '../core/modelScan';
 import { bodyKind, plainJson, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
-import { bearerOf, canonicalModel, RouteTable, upstreamKeyEnv } from '../core/routes';
+import { canonicalModel, RouteTable, upstreamBearer, upstreamKeyEnv } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { bodyUnreadable, readBody } from '../ngx/body';
 import { failed } from '../ngx/guard';
@@ -37,23 +36,14 @@ import { getVar, setVar, setVarBytes } from '../ngx/vars';
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
 function upstreamAuth(r: NginxHTTPRequest, t: RouteTable, upstream: string, authOff: boolean): string {
-  const env = upstreamKeyEnv(t, upstream);
-  const own = env !== '' ? bearerOf(process.env[env]) : '';
+  // process.env only for an upstream that names a key variable (most name none).
+  const own = upstreamKeyEnv(t, upstream) !== '' ? upstreamBearer(t, upstream, process.env) : '';
   if (own !== '') return own;
   if (authOff) {
     const h = r.headersIn['Authorization'];
     return h !== undefined ? h : '';
   }
   return '';
-}
-
-/**
- * The model of the body. A small JSON body is read a second time as text (r.requestText): njs 0.8
- * makes that far cheaper than decoding the Buffer, and findModel parses it whole.
- */
-function scanBody(r: NginxHTTPRequest, buf: Buffer, multipart: string | null): ScanResult {
-  if (multipart !== null) return scanMultipartModel(buf, multipart);
-  return findModel(buf, buf.length > 0 && buf.length <= PARSE_WHOLE_MAX ? r.requestText : undefined);
 }
 
 export function route(r: NginxHTTPRequest): void {
@@ -86,7 +76,10 @@ function routeRequest(r: NginxHTTPRequest): void {
     }
     if (kind.kind === 'multipart') boundary = kind.boundary;
   }
-  const scan = scanBody(r, buf, boundary);
+  // A small JSON body is read a second time as text (r.requestText): njs 0.8 makes that far cheaper
+  // than decoding the Buffer, and findModel parses it whole.
+  const scan = boundary !== null ? scanMultipartModel(buf, boundary)
+    : findModel(buf, buf.length > 0 && buf.length <= PARSE_WHOLE_MAX ? r.requestText : undefined);
   if (!scan.ok) {
     replyError(r, gwError(scan.error, scan.detail));
     return;
