@@ -90,7 +90,14 @@ export function admit(model: string, tier: Tier, lim: AdmitLimits, leaseId: stri
     done({ ok: false, reason: 'full', retryAfterSec: retryAfterSec(d, model, lim), waitedMs: 0 });
     return;
   }
-  const ticket = a.ticket;
+  waitForSlot(d, model, tier, lim, leaseId, a.ticket, done);
+}
+
+/**
+ * The wait of a queued request, polling for its turn. Its own function: the timer callbacks it
+ * declares would otherwise be built on every admission, the ones that never wait included.
+ */
+function waitForSlot(d: QueueDict, model: string, tier: Tier, lim: AdmitLimits, leaseId: string, ticket: number, done: (res: AdmitResult) => void): void {
   const t0 = Date.now();
   const aging = Math.max(1000, Math.floor(lim.queue_timeout_ms / 2));
   // A timer callback runs outside the handler's guard(): an exception here must still answer.
