@@ -28,7 +28,7 @@ import { failed } from '../ngx/guard';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { admit } from '../ngx/slots';
-import { getVar, setVar, setVarBytes } from '../ngx/vars';
+import { getVarIn, setVarBytes, setVarIn, Vars } from '../ngx/vars';
 
 /**
  * The Authorization header for the backend: its own key when the upstream names one (api_key_env),
@@ -56,6 +56,7 @@ export function route(r: NginxHTTPRequest): void {
 }
 
 function routeRequest(r: NginxHTTPRequest): void {
+  const v = r.variables;
   if (r.method !== 'POST') {
     r.headersOut['Allow'] = 'POST';
     replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
@@ -85,27 +86,27 @@ function routeRequest(r: NginxHTTPRequest): void {
     return;
   }
   const requested = scan.model;
-  setVar(r, 'gw_model_requested', requested);
+  setVarIn(v, 'gw_model_requested', requested);
   // $gw_stream is "0" unless set (gateway-http.conf): written only for a stream.
-  if (scan.stream) setVar(r, 'gw_stream', '1');
+  if (scan.stream) setVarIn(v, 'gw_stream', '1');
   const t = sharedRoutes();
   const model = canonicalModel(t, requested);
-  if (model === '' || !modelAllowed(getVar(r, 'gw_key_models'), model, requested)) {
+  if (model === '' || !modelAllowed(getVarIn(v, 'gw_key_models'), model, requested)) {
     replyError(r, modelNotFound(requested));
     return;
   }
   const mr = t.models[model];
-  setVar(r, 'gw_model', model);
-  setVar(r, 'gw_upstream', mr.upstream);
+  setVarIn(v, 'gw_model', model);
+  setVarIn(v, 'gw_upstream', mr.upstream);
   if (!modelHealthy(mr.upstream)) {
     r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
     replyError(r, gwError('model_unavailable'));
     return;
   }
-  const authOff = getVar(r, 'gw_auth_mode') === 'off';
+  const authOff = getVarIn(v, 'gw_auth_mode') === 'off';
   const upAuth = upstreamAuth(r, t, mr.upstream, authOff);
   // $gw_upstream_auth is empty unless set.
-  if (upAuth !== '') setVar(r, 'gw_upstream_auth', upAuth);
+  if (upAuth !== '') setVarIn(v, 'gw_upstream_auth', upAuth);
   let target = '@gw_upstream';
   if (model !== requested) {
     // An alias (canonicalModel answers a model's own name first). The backend serves the canonical
@@ -127,16 +128,16 @@ function routeRequest(r: NginxHTTPRequest): void {
     r.internalRedirect(target);
     return;
   }
-  admit(model, requestTier(r, authOff), mr, r.variables.request_id as string,
+  admit(model, requestTier(r, v, authOff), mr, v.request_id as string,
     function (a) {
       // $gw_queue_ms is "0" unless set (gateway-http.conf): a slot taken at once leaves it.
-      if (a.waitedMs !== 0) setVar(r, 'gw_queue_ms', String(a.waitedMs));
+      if (a.waitedMs !== 0) setVarIn(v, 'gw_queue_ms', String(a.waitedMs));
       if (a.ok) {
-        setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
+        setVarIn(v, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
         r.internalRedirect(target);
         return;
       }
-      setVar(r, 'gw_queue_result', a.reason);
+      setVarIn(v, 'gw_queue_result', a.reason);
       if (a.reason === 'error') {
         replyError(r, gwError('internal_error'));
         return;
@@ -147,10 +148,10 @@ function routeRequest(r: NginxHTTPRequest): void {
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
-function requestTier(r: NginxHTTPRequest, authOff: boolean): Tier {
+function requestTier(r: NginxHTTPRequest, v: Vars, authOff: boolean): Tier {
   if (authOff) {
     const h = r.headersIn['X-Priority'];
     if (h !== undefined) return tierOf(h.trim().toLowerCase());
   }
-  return tierOf(getVar(r, 'gw_tier'));
+  return tierOf(getVarIn(v, 'gw_tier'));
 }

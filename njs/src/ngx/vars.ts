@@ -39,3 +39,18 @@ export function getVar(r: VarRequest, name: GwVar): string {
   const v = r.variables[name];
   return v !== undefined ? v : '';
 }
+
+/**
+ * The same over r.variables looked up once: in njs 0.8 every `r.variables` access builds the object
+ * again, so a handler that reads and writes several variables takes it once (const v = r.variables).
+ */
+export type Vars = NginxHTTPRequest['variables'];
+
+export function setVarIn(v: Vars, name: GwVar, value: string): void {
+  v[name] = value;
+}
+
+export function getVarIn(v: Vars, name: GwVar): string {
+  const x = v[name];
+  return x !== undefined ? x : '';
+}
