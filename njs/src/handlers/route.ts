@@ -27,7 +27,7 @@ import { bodyUnreadable, readBody } from '../ngx/body';
 import { failed } from '../ngx/guard';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
-import { admit } from '../ngx/slots';
+import { ADMIT_FULL, ADMIT_SLOT, admitNow, fullRetryAfter, waitForSlot } from '../ngx/slots';
 import { getVarIn, setVarBytes, setVarIn, Vars } from '../ngx/vars';
 
 /**
@@ -128,23 +128,36 @@ function routeRequest(r: NginxHTTPRequest): void {
     r.internalRedirect(target);
     return;
   }
-  admit(model, requestTier(r, v, authOff), mr, v.request_id as string,
-    function (a) {
-      // $gw_queue_ms is "0" unless set (gateway-http.conf): a slot taken at once leaves it.
-      if (a.waitedMs !== 0) setVarIn(v, 'gw_queue_ms', String(a.waitedMs));
-      if (a.ok) {
-        setVarIn(v, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
-        r.internalRedirect(target);
-        return;
-      }
-      setVarIn(v, 'gw_queue_result', a.reason);
-      if (a.reason === 'error') {
-        replyError(r, gwError('internal_error'));
-        return;
-      }
-      r.headersOut['Retry-After'] = String(a.retryAfterSec);
-      replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
-    });
+  const tier = requestTier(r, v, authOff);
+  const leaseId = v.request_id as string;
+  const got = admitNow(model, tier, mr, leaseId);
+  if (got === ADMIT_SLOT) {
+    // $gw_queue_ms stays "0", its default (gateway-http.conf).
+    setVarIn(v, 'gw_queue_result', 'slot');
+    r.internalRedirect(target);
+    return;
+  }
+  if (got === ADMIT_FULL) {
+    setVarIn(v, 'gw_queue_result', 'full');
+    r.headersOut['Retry-After'] = String(fullRetryAfter(model, mr));
+    replyError(r, gwError('queue_full'));
+    return;
+  }
+  waitForSlot(model, tier, mr, leaseId, got, function (a) {
+    if (a.waitedMs !== 0) setVarIn(v, 'gw_queue_ms', String(a.waitedMs));
+    if (a.ok) {
+      setVarIn(v, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
+      r.internalRedirect(target);
+      return;
+    }
+    setVarIn(v, 'gw_queue_result', a.reason);
+    if (a.reason === 'error') {
+      replyError(r, gwError('internal_error'));
+      return;
+    }
+    r.headersOut['Retry-After'] = String(a.retryAfterSec);
+    replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
+  });
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */

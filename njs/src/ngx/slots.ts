@@ -74,30 +74,37 @@ function hold(d: QueueDict, model: string, leaseMs: number, leaseId: string): vo
   });
 }
 
+/** admitNow's answers besides a ticket (tickets start at 1). */
+export const ADMIT_SLOT = 0;
+export const ADMIT_FULL = -1;
+
 /**
- * Calls done() once: with a slot held, or with the reason there is none. Arguments, not an options
- * object: this runs on every request to a capped model. `leaseId` is unique per request (its id).
+ * A request arrives at a capped model: ADMIT_SLOT when it took a slot at once (held until the
+ * request ends), ADMIT_FULL when the queue is full, else its ticket, for waitForSlot. A number, and
+ * no callback, for the common case: this runs on every request to a capped model. `leaseId` is
+ * unique per request (its id).
  */
-export function admit(model: string, tier: Tier, lim: AdmitLimits, leaseId: string, done: (res: AdmitResult) => void): void {
+export function admitNow(model: string, tier: Tier, lim: AdmitLimits, leaseId: string): number {
   const d = queueDict();
   const a = arrive(d, model, tier, lim);
   if (a.kind === 'slot') {
     hold(d, model, lim.slot_lease_ms, leaseId);
-    done({ ok: true, waitedMs: 0 });
-    return;
+    return ADMIT_SLOT;
   }
-  if (a.kind === 'full') {
-    done({ ok: false, reason: 'full', retryAfterSec: retryAfterSec(d, model, lim), waitedMs: 0 });
-    return;
-  }
-  waitForSlot(d, model, tier, lim, leaseId, a.ticket, done);
+  return a.kind === 'full' ? ADMIT_FULL : a.ticket;
+}
+
+/** Retry-After (seconds) for a request the full queue turned away. */
+export function fullRetryAfter(model: string, lim: AdmitLimits): number {
+  return retryAfterSec(queueDict(), model, lim);
 }
 
 /**
- * The wait of a queued request, polling for its turn. Its own function: the timer callbacks it
- * declares would otherwise be built on every admission, the ones that never wait included.
+ * The wait of a queued request (admitNow gave it `ticket`), polling for its turn; calls done() once,
+ * with a slot held or with the reason there is none.
  */
-function waitForSlot(d: QueueDict, model: string, tier: Tier, lim: AdmitLimits, leaseId: string, ticket: number, done: (res: AdmitResult) => void): void {
+export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, leaseId: string, ticket: number, done: (res: AdmitResult) => void): void {
+  const d = queueDict();
   const t0 = Date.now();
   const aging = Math.max(1000, Math.floor(lim.queue_timeout_ms / 2));
   // A timer callback runs outside the handler's guard(): an exception here must still answer.
