@@ -19,16 +19,16 @@ import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError, modelNotFound } from '../core/errors';
 import { findModel, PARSE_WHOLE_MAX, scanModel } from '../core/modelScan';
-import { bodyKind, plainJson, scanMultipartModel } from '../core/multipart';
+import { bodyKind, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
 import { canonicalModel, RouteTable, upstreamBearer, upstreamKeyEnv } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { bodyUnreadable, readBody } from '../ngx/body';
-import { failed } from '../ngx/guard';
+import { logFailure, requestLogger } from '../ngx/log';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { ADMIT_FULL, ADMIT_SLOT, admitNow, fullRetryAfter, waitForSlot } from '../ngx/slots';
-import { getVarIn, setVarBytes, setVarIn, Vars } from '../ngx/vars';
+import { GwVars, setVarBytes } from '../ngx/vars';
 
 /**
  * The Authorization header for the backend: its own key when the upstream names one (api_key_env),
@@ -51,12 +51,13 @@ export function route(r: NginxHTTPRequest): void {
   try {
     routeRequest(r);
   } catch (e) {
-    failed(r, 'route', e);
+    logFailure(requestLogger(r), 'route', e);
+    replyError(r, gwError('internal_error'));
   }
 }
 
 function routeRequest(r: NginxHTTPRequest): void {
-  const v = r.variables;
+  const v = r.variables as unknown as GwVars;
   if (r.method !== 'POST') {
     r.headersOut['Allow'] = 'POST';
     replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
@@ -69,7 +70,8 @@ function routeRequest(r: NginxHTTPRequest): void {
   }
   const ct = r.headersIn['Content-Type'];
   let boundary: string | null = null;
-  if (!plainJson(ct)) {
+  // No Content-Type or exactly application/json is JSON (bodyKind agrees), without building its answer.
+  if (ct !== undefined && ct !== 'application/json') {
     const kind = bodyKind(ct);
     if (kind.kind === 'invalid') {
       replyError(r, gwError('invalid_multipart', kind.detail));
@@ -86,27 +88,28 @@ function routeRequest(r: NginxHTTPRequest): void {
     return;
   }
   const requested = scan.model;
-  setVarIn(v, 'gw_model_requested', requested);
+  v.gw_model_requested = requested;
   // $gw_stream is "0" unless set (gateway-http.conf): written only for a stream.
-  if (scan.stream) setVarIn(v, 'gw_stream', '1');
+  if (scan.stream) v.gw_stream = '1';
   const t = sharedRoutes();
   const model = canonicalModel(t, requested);
-  if (model === '' || !modelAllowed(getVarIn(v, 'gw_key_models'), model, requested)) {
+  const keyModels = v.gw_key_models;
+  if (model === '' || !modelAllowed(keyModels !== undefined ? keyModels : '', model, requested)) {
     replyError(r, modelNotFound(requested));
     return;
   }
   const mr = t.models[model];
-  setVarIn(v, 'gw_model', model);
-  setVarIn(v, 'gw_upstream', mr.upstream);
+  v.gw_model = model;
+  v.gw_upstream = mr.upstream;
   if (!modelHealthy(mr.upstream)) {
     r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
     replyError(r, gwError('model_unavailable'));
     return;
   }
-  const authOff = getVarIn(v, 'gw_auth_mode') === 'off';
+  const authOff = v.gw_auth_mode === 'off';
   const upAuth = upstreamAuth(r, t, mr.upstream, authOff);
   // $gw_upstream_auth is empty unless set.
-  if (upAuth !== '') setVarIn(v, 'gw_upstream_auth', upAuth);
+  if (upAuth !== '') v.gw_upstream_auth = upAuth;
   let target = '@gw_upstream';
   if (model !== requested) {
     // An alias (canonicalModel answers a model's own name first). The backend serves the canonical
@@ -133,24 +136,24 @@ function routeRequest(r: NginxHTTPRequest): void {
   const got = admitNow(model, tier, mr, leaseId);
   if (got === ADMIT_SLOT) {
     // $gw_queue_ms stays "0", its default (gateway-http.conf).
-    setVarIn(v, 'gw_queue_result', 'slot');
+    v.gw_queue_result = 'slot';
     r.internalRedirect(target);
     return;
   }
   if (got === ADMIT_FULL) {
-    setVarIn(v, 'gw_queue_result', 'full');
+    v.gw_queue_result = 'full';
     r.headersOut['Retry-After'] = String(fullRetryAfter(model, mr));
     replyError(r, gwError('queue_full'));
     return;
   }
   waitForSlot(model, tier, mr, leaseId, got, function (a) {
-    if (a.waitedMs !== 0) setVarIn(v, 'gw_queue_ms', String(a.waitedMs));
+    if (a.waitedMs !== 0) v.gw_queue_ms = String(a.waitedMs);
     if (a.ok) {
-      setVarIn(v, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
+      v.gw_queue_result = a.waitedMs > 0 ? 'waited' : 'slot';
       r.internalRedirect(target);
       return;
     }
-    setVarIn(v, 'gw_queue_result', a.reason);
+    v.gw_queue_result = a.reason;
     if (a.reason === 'error') {
       replyError(r, gwError('internal_error'));
       return;
@@ -161,10 +164,11 @@ function routeRequest(r: NginxHTTPRequest): void {
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
-function requestTier(r: NginxHTTPRequest, v: Vars, authOff: boolean): Tier {
+function requestTier(r: NginxHTTPRequest, v: GwVars, authOff: boolean): Tier {
   if (authOff) {
     const h = r.headersIn['X-Priority'];
     if (h !== undefined) return tierOf(h.trim().toLowerCase());
   }
-  return tierOf(getVarIn(v, 'gw_tier'));
+  const t = v.gw_tier;
+  return tierOf(t !== undefined ? t : '');
 }

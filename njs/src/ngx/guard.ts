@@ -7,15 +7,7 @@ export function guard(r: NginxHTTPRequest, handler: string, fn: () => void): voi
   try {
     fn();
   } catch (e) {
-    failed(r, handler, e);
+    logFailure(requestLogger(r), handler, e);
+    replyError(r, gwError('internal_error'));
   }
-}
-
-/**
- * What guard() does with an exception, for a handler that runs its own try/catch (per-request
- * handlers: no closure built per request).
- */
-export function failed(r: NginxHTTPRequest, handler: string, e: unknown): void {
-  logFailure(requestLogger(r), handler, e);
-  replyError(r, gwError('internal_error'));
 }
