@@ -77,14 +77,6 @@ export function parseParams(s: string, i: number): { [name: string]: string } | 
 }
 
 /**
- * The common case, answered without building anything: no Content-Type, or exactly
- * application/json, is a JSON body (bodyKind says the same, at more cost).
- */
-export function plainJson(contentType: string | undefined): boolean {
-  return contentType === undefined || contentType === 'application/json';
-}
-
-/**
  * JSON unless the Content-Type says form: multipart/form-data must be exactly that type followed
  * by parameters with one valid boundary; anything else that mentions multipart or form-data, and
  * urlencoded forms (which the backend's form parser would read while the gateway reads JSON), is

@@ -78,20 +78,12 @@ export function aliasesByModel(t: RouteTable): { [model: string]: string[] } {
 }
 
 /**
- * The environment variable holding an upstream's own API key (gateway.json api_key_env), '' for none.
- * Routing asks this first and reads process.env only for an upstream that names one.
- */
-export function upstreamKeyEnv(t: RouteTable, upstream: string): string {
-  const u = own.call(t.upstreams, upstream) ? t.upstreams[upstream] : undefined;
-  return u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
-}
-
-/**
  * The Authorization value for the gateway's requests to an upstream: "Bearer <its own key>" when
  * gateway.json names an api_key_env that is set (nginx's `env` directive passes it to njs), else "".
  */
 export function upstreamBearer(t: RouteTable, upstream: string, env: { [name: string]: string | undefined }): string {
-  const name = upstreamKeyEnv(t, upstream);
+  const u = own.call(t.upstreams, upstream) ? t.upstreams[upstream] : undefined;
+  const name = u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
   const key = name !== '' ? env[name] : undefined;
   return typeof key === 'string' && key !== '' ? 'Bearer ' + key : '';
 }

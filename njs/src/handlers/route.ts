@@ -21,7 +21,7 @@ import { gwError, modelNotFound } from '../core/errors';
 import { findModel, PARSE_WHOLE_MAX, scanModel } from '../core/modelScan';
 import { bodyKind, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
-import { canonicalModel, RouteTable, upstreamBearer, upstreamKeyEnv } from '../core/routes';
+import { canonicalModel, RouteTable, upstreamBearer } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { bodyUnreadable, readBody } from '../ngx/body';
 import { logFailure, requestLogger } from '../ngx/log';
@@ -36,8 +36,10 @@ import { GwVars, setVarBytes } from '../ngx/vars';
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
 function upstreamAuth(r: NginxHTTPRequest, t: RouteTable, upstream: string, authOff: boolean): string {
-  // process.env only for an upstream that names a key variable (most name none).
-  const own = upstreamKeyEnv(t, upstream) !== '' ? upstreamBearer(t, upstream, process.env) : '';
+  // process.env only for an upstream that names a key variable (most name none). Indexed directly:
+  // the name comes from the table, and whatever a prototype could answer has no api_key_env.
+  const u = t.upstreams[upstream];
+  const own = u !== undefined && u.api_key_env ? upstreamBearer(t, upstream, process.env) : '';
   if (own !== '') return own;
   if (authOff) {
     const h = r.headersIn['Authorization'];
