@@ -7,12 +7,14 @@
  * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
  * sweeper (gw.queueSweep) when it expires.
  */
-import { numberDict } from './counter';
 import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
 import { missingZone } from '../core/zones';
 
 export function queueDict(): QueueDict {
-  return numberDict('gw_queue');
+  // The zone itself is the QueueDict (ngx/counter.ts says why); looked up here, one call less.
+  const d = ngx.shared.gw_queue as unknown as QueueDict | undefined;
+  if (!d) throw missingZone('gw_queue');
+  return d;
 }
 
 export function leases(): NgxSharedDict<number> {
@@ -21,10 +23,6 @@ export function leases(): NgxSharedDict<number> {
   return d;
 }
 
-/** The lease key of a slot: the model, a tab, the request id (model names hold no tab). */
-function leaseKey(model: string, leaseId: string): string {
-  return model + '\t' + leaseId;
-}
 
 /**
  * Gives back every slot whose lease expired by `now` (its request can no longer do it: a crashed
@@ -65,7 +63,8 @@ export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 
  */
 function hold(d: QueueDict, model: string, leaseMs: number, leaseId: string): void {
   const l = leases();
-  const key = leaseKey(model, leaseId);
+  // The lease key: the model, a tab, the request id (model names hold no tab).
+  const key = model + '\t' + leaseId;
   const t0 = Date.now();
   l.set(key, t0 + leaseMs);
   njs.on('exit', function () {
