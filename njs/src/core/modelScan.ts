@@ -229,13 +229,17 @@ export function findModel(b: Bytes, text?: string): ScanResult {
     if (/Nested too deep/.test(why)) return scanModel(b);
     return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + why + '.');
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
+  if (v === null || typeof v !== 'object') return scanFail('invalid_json', 'The request body must be a JSON object.');
   // The backslash is a byte search (a number needle is njs's fast path), the token a text search.
   if (modelTokens(t) || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
   const o = v as { model?: unknown; stream?: unknown };
   const m = o.model;
   // A parsed object's prototype is Object.prototype, which has no "model": undefined means absent.
-  if (m === undefined) return scanFail('missing_model', 'You must provide a model parameter.');
+  if (m === undefined) {
+    // An array has no "model" either: told apart only here, off the common path.
+    if (Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
+    return scanFail('missing_model', 'You must provide a model parameter.');
+  }
   if (typeof m !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
   // Invalid UTF-8 reads as U+FFFD; the scanner checks the model's own bytes, as on larger bodies
   // (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
