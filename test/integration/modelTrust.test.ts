@@ -114,6 +114,21 @@ describe('one rule for model, through nginx (issue 13)', () => {
     }
   });
 
+  it('reads a small body the same from its text (r.requestText) as from its bytes: a BOM, invalid UTF-8 elsewhere, a non-ASCII alias', async () => {
+    const send = (body: Buffer) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...auth } });
+    // Invalid UTF-8 outside the model is the backend's to refuse: forwarded (the mock answers 400 itself).
+    const elsewhere = await send(Buffer.concat([Buffer.from('\ufeff{"model":"model-a","messages":[{"role":"user","content":"'), Buffer.from([0xff, 0xc3, 0x28]), Buffer.from('"}]}')]));
+    expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions']).toBe(1);
+    expect((await elsewhere.json()).error.code).not.toBe('invalid_json');
+    gw.mocks.be_shared.resetStats();
+    const alias = await send(Buffer.from('{"messages":[{"role":"user","content":"caf\u00e9 \u4e2d"}],"model":"a-alias"}'));
+    expect(alias.status).toBe(200);
+    expect(alias.headers.get('x-mock-model')).toBe('model-a');
+    gw.mocks.be_shared.resetStats();
+    const inModel = await send(Buffer.concat([Buffer.from('\ufeff{"model":"model-'), Buffer.from([0xff]), Buffer.from('a"}')]));
+    expect(await expectRefusedOrA(inModel)).toBe('invalid_json');
+  });
+
   const form = (boundary: string, parts: [string, string][]) =>
     parts.map(([headers, value]) => `--${boundary}\r\n${headers}\r\n\r\n${value}\r\n`).join('') + `--${boundary}--\r\n`;
   const file: [string, string] = ['Content-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav', 'RIFF....WAVE'];

@@ -200,3 +200,14 @@ describe('one rule on every size path (issue 13)', () => {
     }
   });
 });
+
+describe('findModel on bodies that are not objects', () => {
+  it('answers invalid_json "must be a JSON object" for arrays and scalars, "model" inside or not, bytes or text', () => {
+    for (const t of ['[]', '[1]', '["model"]', '[{"model":"a"}]', '["\\"model\\"","\\"model\\""]', ' [ ] ', '"x"', '1', 'null', 'true']) {
+      const b = Buffer.from(t);
+      for (const r of [findModel(b), findModel(b, t)]) {
+        expect(r, t).toMatchObject({ ok: false, error: 'invalid_json', detail: 'The request body must be a JSON object.' });
+      }
+    }
+  });
+});

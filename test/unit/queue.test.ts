@@ -79,4 +79,33 @@ describe('queue decisions', () => {
     expect(sweepQueue(d, 'm', 4500, 3000)).toBe(1);
     expect(waitingTotal(d, 'm')).toBe(1);
   });
+  it('the waiting gauge an arrival reads equals the waiters the tickets count, through arrivals, leaves and sweeps', () => {
+    const d = fakeDict();
+    const tiers = ['high', 'normal', 'low'] as const;
+    const live: { t: (typeof tiers)[number]; ticket: number }[] = [];
+    let seed = 7;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    for (let i = 0; i < 2000; i++) {
+      const op = rnd(4);
+      if (op <= 1) {
+        const t = tiers[rnd(3)];
+        const a = arrive(d, 'm', t, { max_inflight: 2, max_queue: 50, queue_timeout_ms: 1000 });
+        if (a.kind === 'queued') live.push({ t, ticket: a.ticket });
+      } else if (op === 2 && live.length > 0) {
+        const w = live.splice(rnd(live.length), 1)[0];
+        leave(d, 'm', w.t, rnd(2) === 0, 1);
+      } else if (d.data['inflight:m'] > 0) {
+        release(d, 'm', 5);
+      }
+      expect(d.data['waiting:m'] ?? 0).toBe(waitingTotal(d, 'm'));
+    }
+    // A dead head skipped by the sweeper leaves the gauge with the tickets.
+    const before = waitingTotal(d, 'm');
+    if (before > 0) {
+      for (const t of tiers) d.data['hb:m:' + t] = 0;
+      const skipped = sweepQueue(d, 'm', 10_000, 3000);
+      expect(d.data['waiting:m']).toBe(before - skipped);
+      expect(waitingTotal(d, 'm')).toBe(before - skipped);
+    }
+  });
 });

@@ -202,13 +202,14 @@ export function scanModel(b: Bytes): ScanResult {
 export const PARSE_WHOLE_MAX = 8192;
 
 /**
- * How many times the bytes `"model"` occur in b, counting to 2 at most: native searches for the
- * whole token (one call per occurrence; a search for each "m" cost one per "m" in the body).
+ * Whether `"model"` occurs more than once in the body's text (the same count as in its bytes: the
+ * token is ASCII, and UTF-8 never repeats ASCII inside a multi-byte character). Searched in the
+ * text: in njs 0.8 a string needle on a Buffer is converted on every call, and a Buffer search from
+ * an offset takes a slow path.
  */
-function modelTokens(b: Bytes): number {
-  const k = b.indexOf('"model"');
-  if (k < 0) return 0;
-  return b.indexOf('"model"', k + 1) < 0 ? 1 : 2;
+function modelTokens(t: string): boolean {
+  const k = t.indexOf('"model"');
+  return k >= 0 && t.indexOf('"model"', k + 7) >= 0;
 }
 
 /**
@@ -217,14 +218,19 @@ function modelTokens(b: Bytes): number {
  * parsed body whose text could hold a second "model" key (a second `"model"`, or any `\u006` escape,
  * which every escaped spelling of m, o, d, e, l starts with) is handed to the scanner to decide.
  * From the JSON.parse path start/end are -1: call scanModel when the value's offsets are needed.
+ *
+ * `text`, for a body of at most PARSE_WHOLE_MAX bytes, is the same body as text the way njs's
+ * r.requestText gives it (a fraction of the cost of b.toString() in njs 0.8, which re-encodes every
+ * byte): valid UTF-8 decoded, and invalid UTF-8 kept as bytes, which JSON.parse reads as U+FFFD just
+ * as it reads toString's replacement characters. Without it the body is decoded here.
  */
-export function findModel(b: Bytes): ScanResult {
+export function findModel(b: Bytes, text?: string): ScanResult {
   if (b.length === 0 || b.length > PARSE_WHOLE_MAX) return scanModel(b);
-  let text = b.toString('utf8', 0, b.length);
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let t = text !== undefined ? text : b.toString('utf8', 0, b.length);
+  if (b[0] === 0xef && t.charCodeAt(0) === 0xfeff) t = t.slice(1);
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(t);
   } catch (e) {
     const why = String((e as Error).message);
     // njs's JSON.parse stops at 32 levels of nesting (a deep tool or json_schema), which Python and
@@ -232,16 +238,22 @@ export function findModel(b: Bytes): ScanResult {
     if (/Nested too deep/.test(why)) return scanModel(b);
     return scanFail('invalid_json', 'We could not parse the JSON body of your request: ' + why + '.');
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
-  // njs string searches cost a native call per position; these are byte searches.
-  if (modelTokens(b) > 1 || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
+  if (v === null || typeof v !== 'object') return scanFail('invalid_json', 'The request body must be a JSON object.');
+  // The backslash is a byte search (a number needle is njs's fast path), the token a text search.
+  if (modelTokens(t) || (b.indexOf(BACKSLASH) >= 0 && b.indexOf('\\u006') >= 0)) return scanModel(b);
   const o = v as { model?: unknown; stream?: unknown };
-  // toString turned invalid UTF-8 into U+FFFD; the scanner checks the model's own bytes, as on
-  // larger bodies (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
-  if (typeof o.model === 'string' && o.model.indexOf('\ufffd') >= 0) return scanModel(b);
-  if (!Object.prototype.hasOwnProperty.call(o, 'model')) return scanFail('missing_model', 'You must provide a model parameter.');
-  if (typeof o.model !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
-  if (o.model.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');
-  if (o.model.length > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
-  return { ok: true, model: o.model, start: -1, end: -1, stream: o.stream === true };
+  const m = o.model;
+  // A parsed object's prototype is Object.prototype, which has no "model": undefined means absent.
+  if (m === undefined) {
+    // An array has no "model" either: told apart only here, off the common path.
+    if (Array.isArray(v)) return scanFail('invalid_json', 'The request body must be a JSON object.');
+    return scanFail('missing_model', 'You must provide a model parameter.');
+  }
+  if (typeof m !== 'string') return scanFail('invalid_model', 'The "model" parameter must be a string.');
+  // Invalid UTF-8 reads as U+FFFD; the scanner checks the model's own bytes, as on larger bodies
+  // (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
+  if (m.indexOf('\ufffd') >= 0) return scanModel(b);
+  if (m.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');
+  if (m.length > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
+  return { ok: true, model: m, start: -1, end: -1, stream: o.stream === true };
 }

@@ -4,6 +4,8 @@
  *   inflight:m         requests holding a slot (incr up to the cap, roll back when over)
  *   issued:m:t         tickets handed out to waiters of tier t (arrival order)
  *   started:m:t        tickets that left the queue (took a slot, timed out, or were swept)
+ *   waiting:m          waiters of every tier, kept beside the tickets (+1 issued, -1 started) so an
+ *                      arrival reads one key; the tickets stay the source for order and for readers
  *   hb:m:t             last time (ms) the tier's eligible waiter polled; the sweeper skips a dead head
  *   admitted:m rejected:m timeouts:m wait_ms:m done:m   counters;   svc_ms:m  EWMA service time
  *
@@ -51,7 +53,7 @@ export function waitersOf(d: QueueDict, m: string, t: Tier): number {
   return w > 0 ? w : 0;
 }
 
-/** waitersOf summed over the tiers, written out: every request's admission reads it (njs 0.8 pays per call). */
+/** waitersOf summed over the tiers, written out (njs 0.8 pays per call): what Retry-After estimates from. */
 export function waitingTotal(d: QueueDict, m: string): number {
   const hi = d.get('issued:' + m + ':high');
   const hs = d.get('started:' + m + ':high');
@@ -72,7 +74,9 @@ export type Arrival = { kind: 'slot' } | { kind: 'queued'; ticket: number } | { 
  * room; else "full".
  */
 export function arrive(d: QueueDict, m: string, t: Tier, lim: ModelLimits): Arrival {
-  const waiting = waitingTotal(d, m);
+  // The gauge, not the six ticket counters: every admission reads it (njs 0.8 pays per get).
+  const g = d.get('waiting:' + m);
+  const waiting = g !== undefined && g > 0 ? g : 0;
   if (waiting === 0 && tryAcquire(d, m, lim.max_inflight)) {
     d.incr('admitted:' + m, 1);
     return { kind: 'slot' };
@@ -81,7 +85,9 @@ export function arrive(d: QueueDict, m: string, t: Tier, lim: ModelLimits): Arri
     d.incr('rejected:' + m, 1);
     return { kind: 'full' };
   }
-  return { kind: 'queued', ticket: d.incr('issued:' + m + ':' + t, 1) };
+  const ticket = d.incr('issued:' + m + ':' + t, 1);
+  d.incr('waiting:' + m, 1);
+  return { kind: 'queued', ticket: ticket };
 }
 
 /** How many waiters of its tier are ahead of this ticket (0: its turn). */
@@ -104,6 +110,7 @@ export function mayTry(d: QueueDict, m: string, t: Tier, ticket: number, waitedM
 /** The waiter leaves the queue: with a slot, or without one (timeout). Exactly once per ticket. */
 export function leave(d: QueueDict, m: string, t: Tier, gotSlot: boolean, waitedMs: number): void {
   d.incr('started:' + m + ':' + t, 1);
+  d.incr('waiting:' + m, -1);
   if (gotSlot) {
     d.incr('admitted:' + m, 1);
     d.incr('wait_ms:' + m, Math.round(waitedMs));
@@ -151,6 +158,7 @@ export function sweepQueue(d: QueueDict, m: string, nowMs: number, staleMs: numb
       if (hb === undefined) d.set('hb:' + m + ':' + t, nowMs);
       else if (nowMs - hb > staleMs) {
         d.incr('started:' + m + ':' + t, 1);
+        d.incr('waiting:' + m, -1);
         d.set('hb:' + m + ':' + t, nowMs);
         skipped++;
       }

@@ -18,27 +18,30 @@
 import { sharedRoutes } from '../ngx/table';
 import { modelAllowed } from '../core/access';
 import { gwError, modelNotFound } from '../core/errors';
-import { findModel, scanModel } from '../core/modelScan';
+import { findModel, PARSE_WHOLE_MAX, scanModel } from '../core/modelScan';
 import { bodyKind, scanMultipartModel } from '../core/multipart';
 import { Tier, tierOf } from '../core/queue';
-import { resolveModel, upstreamBearer } from '../core/routes';
+import { canonicalModel, RouteTable, upstreamBearer } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
-import { readBody } from '../ngx/body';
-import { guard } from '../ngx/guard';
+import { bodyUnreadable, readBody } from '../ngx/body';
+import { logFailure, requestLogger } from '../ngx/log';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
-import { admit } from '../ngx/slots';
-import { getVar, setVar, setVarBytes } from '../ngx/vars';
+import { ADMIT_FULL, ADMIT_SLOT, admitNow, fullRetryAfter, waitForSlot } from '../ngx/slots';
+import { GwVars, setVarBytes } from '../ngx/vars';
 
 /**
  * The Authorization header for the backend: its own key when the upstream names one (api_key_env),
  * else nothing when the gateway checks keys (the client's key is the gateway's, not the backend's),
  * else the client's header as it came (auth off: the client may be talking to vLLM's --api-key).
  */
-function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
-  const own = upstreamBearer(sharedRoutes(), upstream, process.env);
+function upstreamAuth(r: NginxHTTPRequest, t: RouteTable, upstream: string, authOff: boolean): string {
+  // process.env only for an upstream that names a key variable (most name none). Indexed directly:
+  // the name comes from the table, and whatever a prototype could answer has no api_key_env.
+  const u = t.upstreams[upstream];
+  const own = u !== undefined && u.api_key_env ? upstreamBearer(t, upstream, process.env) : '';
   if (own !== '') return own;
-  if (getVar(r, 'gw_auth_mode') === 'off') {
+  if (authOff) {
     const h = r.headersIn['Authorization'];
     return h !== undefined ? h : '';
   }
@@ -46,88 +49,128 @@ function upstreamAuth(r: NginxHTTPRequest, upstream: string): string {
 }
 
 export function route(r: NginxHTTPRequest): void {
-  guard(r, 'route', function () {
-    if (r.method !== 'POST') {
-      r.headersOut['Allow'] = 'POST';
-      replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
-      return;
-    }
-    const body = readBody(r);
-    if (!body.ok) {
-      replyError(r, body.error);
-      return;
-    }
-    const kind = bodyKind(r.headersIn['Content-Type']);
+  // The guard's try/catch written out: no closure per request.
+  try {
+    routeRequest(r);
+  } catch (e) {
+    logFailure(requestLogger(r), 'route', e);
+    replyError(r, gwError('internal_error'));
+  }
+}
+
+function routeRequest(r: NginxHTTPRequest): void {
+  const v = r.variables as unknown as GwVars;
+  if (r.method !== 'POST') {
+    r.headersOut['Allow'] = 'POST';
+    replyError(r, gwError('method_not_allowed', 'Use POST for ' + r.uri + '.'));
+    return;
+  }
+  const buf = readBody(r);
+  if (buf === null) {
+    replyError(r, bodyUnreadable());
+    return;
+  }
+  const ct = r.headersIn['Content-Type'];
+  let boundary: string | null = null;
+  // No Content-Type or exactly application/json is JSON (bodyKind agrees), without building its answer.
+  if (ct !== undefined && ct !== 'application/json') {
+    const kind = bodyKind(ct);
     if (kind.kind === 'invalid') {
       replyError(r, gwError('invalid_multipart', kind.detail));
       return;
     }
-    const multipart = kind.kind === 'multipart';
-    const scan = kind.kind === 'multipart' ? scanMultipartModel(body.buf, kind.boundary) : findModel(body.buf);
-    if (!scan.ok) {
-      replyError(r, gwError(scan.error, scan.detail));
+    if (kind.kind === 'multipart') boundary = kind.boundary;
+  }
+  // A small JSON body is read a second time as text (r.requestText): njs 0.8 makes that far cheaper
+  // than decoding the Buffer, and findModel parses it whole.
+  const scan = boundary !== null ? scanMultipartModel(buf, boundary)
+    : findModel(buf, buf.length > 0 && buf.length <= PARSE_WHOLE_MAX ? r.requestText : undefined);
+  if (!scan.ok) {
+    replyError(r, gwError(scan.error, scan.detail));
+    return;
+  }
+  const requested = scan.model;
+  v.gw_model_requested = requested;
+  // $gw_stream is "0" unless set (gateway-http.conf): written only for a stream.
+  if (scan.stream) v.gw_stream = '1';
+  const t = sharedRoutes();
+  const model = canonicalModel(t, requested);
+  const keyModels = v.gw_key_models;
+  if (model === '' || !modelAllowed(keyModels !== undefined ? keyModels : '', model, requested)) {
+    replyError(r, modelNotFound(requested));
+    return;
+  }
+  const mr = t.models[model];
+  v.gw_model = model;
+  v.gw_upstream = mr.upstream;
+  if (!modelHealthy(mr.upstream)) {
+    r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
+    replyError(r, gwError('model_unavailable'));
+    return;
+  }
+  const authOff = v.gw_auth_mode === 'off';
+  const upAuth = upstreamAuth(r, t, mr.upstream, authOff);
+  // $gw_upstream_auth is empty unless set.
+  if (upAuth !== '') v.gw_upstream_auth = upAuth;
+  let target = '@gw_upstream';
+  if (model !== requested) {
+    // An alias (canonicalModel answers a model's own name first). The backend serves the canonical
+    // name only; splice it over the alias. This copies the body once, so aliases cost memory on
+    // huge bodies (docs/configuration.md).
+    // Spliced as bytes, so a multipart body's binary file survives untouched.
+    // Duplicate "model" members and parts are refused, so this replaces the one and only value.
+    const name = boundary !== null ? model : JSON.stringify(model);
+    const at = scan.start >= 0 ? scan : scanModel(buf); // small bodies were parsed, not scanned
+    if (!at.ok) {
+      // Cannot happen (findModel hands every body it accepts to the same rule); a 400, never a 500.
+      replyError(r, gwError(at.error, at.detail));
       return;
     }
-    setVar(r, 'gw_model_requested', scan.model);
-    setVar(r, 'gw_stream', scan.stream ? '1' : '0');
-    const res = resolveModel(sharedRoutes(), scan.model);
-    if (!res.ok || !modelAllowed(getVar(r, 'gw_key_models'), res.model, scan.model)) {
-      replyError(r, modelNotFound(scan.model));
-      return;
-    }
-    setVar(r, 'gw_model', res.model);
-    setVar(r, 'gw_upstream', res.route.upstream);
-    if (!modelHealthy(res.route.upstream)) {
-      r.headersOut['Retry-After'] = String(RETRY_AFTER_S);
-      replyError(r, gwError('model_unavailable'));
-      return;
-    }
-    setVar(r, 'gw_upstream_auth', upstreamAuth(r, res.route.upstream));
-    let target = '@gw_upstream';
-    if (res.alias) {
-      // The backend serves the canonical name only; splice it over the alias. This copies the body
-      // once, so aliases cost memory on huge bodies (docs/configuration.md).
-      // Spliced as bytes, so a multipart body's binary file survives untouched.
-      // Duplicate "model" members and parts are refused, so this replaces the one and only value.
-      const name = multipart ? res.model : JSON.stringify(res.model);
-      const at = scan.start >= 0 ? scan : scanModel(body.buf); // small bodies were parsed, not scanned
-      if (!at.ok) {
-        // Cannot happen (findModel hands every body it accepts to the same rule); a 400, never a 500.
-        replyError(r, gwError(at.error, at.detail));
-        return;
-      }
-      setVarBytes(r, 'gw_body', Buffer.concat([body.buf.subarray(0, at.start), Buffer.from(name), body.buf.subarray(at.end)]));
-      target = '@gw_upstream_rewrite';
-    }
-    const mr = res.route;
-    if (mr.max_inflight === 0) {
+    setVarBytes(r, 'gw_body', Buffer.concat([buf.subarray(0, at.start), Buffer.from(name), buf.subarray(at.end)]));
+    target = '@gw_upstream_rewrite';
+  }
+  if (mr.max_inflight === 0) {
+    r.internalRedirect(target);
+    return;
+  }
+  const tier = requestTier(r, v, authOff);
+  const leaseId = v.request_id as string;
+  const got = admitNow(model, tier, mr, leaseId);
+  if (got === ADMIT_SLOT) {
+    // $gw_queue_ms stays "0", its default (gateway-http.conf).
+    v.gw_queue_result = 'slot';
+    r.internalRedirect(target);
+    return;
+  }
+  if (got === ADMIT_FULL) {
+    v.gw_queue_result = 'full';
+    r.headersOut['Retry-After'] = String(fullRetryAfter(model, mr));
+    replyError(r, gwError('queue_full'));
+    return;
+  }
+  waitForSlot(model, tier, mr, leaseId, got, function (a) {
+    if (a.waitedMs !== 0) v.gw_queue_ms = String(a.waitedMs);
+    if (a.ok) {
+      v.gw_queue_result = a.waitedMs > 0 ? 'waited' : 'slot';
       r.internalRedirect(target);
       return;
     }
-    admit({ model: res.model, tier: requestTier(r), limits: mr, leaseMs: mr.slot_lease_ms, leaseId: r.variables.request_id as string },
-      function (a) {
-        setVar(r, 'gw_queue_ms', String(a.waitedMs));
-        if (a.ok) {
-          setVar(r, 'gw_queue_result', a.waitedMs > 0 ? 'waited' : 'slot');
-          r.internalRedirect(target);
-          return;
-        }
-        setVar(r, 'gw_queue_result', a.reason);
-        if (a.reason === 'error') {
-          replyError(r, gwError('internal_error'));
-          return;
-        }
-        r.headersOut['Retry-After'] = String(a.retryAfterSec);
-        replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
-      });
+    v.gw_queue_result = a.reason;
+    if (a.reason === 'error') {
+      replyError(r, gwError('internal_error'));
+      return;
+    }
+    r.headersOut['Retry-After'] = String(a.retryAfterSec);
+    replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
   });
 }
 
 /** The key's tier; without API keys (a trusted network) the client may say it in X-Priority. */
-function requestTier(r: NginxHTTPRequest): Tier {
-  if (getVar(r, 'gw_auth_mode') === 'off') {
+function requestTier(r: NginxHTTPRequest, v: GwVars, authOff: boolean): Tier {
+  if (authOff) {
     const h = r.headersIn['X-Priority'];
     if (h !== undefined) return tierOf(h.trim().toLowerCase());
   }
-  return tierOf(getVar(r, 'gw_tier'));
+  const t = v.gw_tier;
+  return tierOf(t !== undefined ? t : '');
 }

@@ -35,10 +35,12 @@ function upstreamKey(upstream: string): string {
  * data (checks off, zone missing, refresher not run yet or stopped), so routing works without them.
  */
 export function modelHealthy(upstream: string): boolean {
-  const d = healthDict();
+  const d = ngx.shared[ZONE] as NgxSharedDict<number> | undefined;
   if (d === undefined) return true;
-  if (!healthFresh(d.get(TICK), Date.now())) return true;
-  return d.get(upstreamKey(upstream)) !== 0;
+  // The upstream's status first (upstreamKey's layout, written out: every routed request asks):
+  // anything but "down" answers without the freshness check.
+  if (d.get('u\n' + upstream) !== 0) return true;
+  return !healthFresh(d.get(TICK), Date.now());
 }
 
 /** True when nginx.conf declares the zone, i.e. the refresher has somewhere to keep probe results. */

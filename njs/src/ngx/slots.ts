@@ -7,12 +7,14 @@
  * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
  * sweeper (gw.ops.queueSweep) when it expires.
  */
-import { numberDict } from './counter';
 import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
 import { missingZone } from '../core/zones';
 
 export function queueDict(): QueueDict {
-  return numberDict('gw_queue');
+  // The zone itself is the QueueDict (ngx/counter.ts says why); looked up here, one call less.
+  const d = ngx.shared.gw_queue as unknown as QueueDict | undefined;
+  if (!d) throw missingZone('gw_queue');
+  return d;
 }
 
 export function leases(): NgxSharedDict<number> {
@@ -21,10 +23,6 @@ export function leases(): NgxSharedDict<number> {
   return d;
 }
 
-/** The lease key of a slot: the model, a tab, the request id (model names hold no tab). */
-function leaseKey(model: string, leaseId: string): string {
-  return model + '\t' + leaseId;
-}
 
 /**
  * Gives back every slot whose lease expired by `now` (its request can no longer do it: a crashed
@@ -51,43 +49,63 @@ export function queueSnapshotOf(model: string): QueueSnapshot {
   return queueSnapshot({ get: function () { return undefined; }, incr: function () { return 0; }, set: function () { /* read-only */ } }, model);
 }
 
-export interface AdmitOptions {
-  model: string;
-  tier: Tier;
-  limits: ModelLimits;
-  leaseMs: number;
-  /** Unique per request (the request id). */
-  leaseId: string;
+/** A model's queue limits and how long a slot may be held (its ModelRoute has them all). */
+export interface AdmitLimits extends ModelLimits {
+  slot_lease_ms: number;
 }
 
 export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout' | 'error'; retryAfterSec: number; waitedMs: number };
 
-function hold(o: AdmitOptions, d: QueueDict): void {
-  const key = leaseKey(o.model, o.leaseId);
+/**
+ * Holds the slot just taken: a lease the sweeper can reclaim if this worker dies, and an exit hook
+ * that gives the slot back when the request ends. The zones are looked up once, here, and the hook
+ * closes over them.
+ */
+function hold(d: QueueDict, model: string, leaseMs: number, leaseId: string): void {
+  const l = leases();
+  // The lease key: the model, a tab, the request id (model names hold no tab).
+  const key = model + '\t' + leaseId;
   const t0 = Date.now();
-  leases().set(key, t0 + o.leaseMs);
+  l.set(key, t0 + leaseMs);
   njs.on('exit', function () {
     // njs 0.8: never touch `r` here (reading r.variables in an exit handler crashes the worker).
-    if (leases().delete(key)) release(d, o.model, Date.now() - t0);
+    if (l.delete(key)) release(d, model, Date.now() - t0);
   });
 }
 
-/** Calls done() once: with a slot held, or with the reason there is none. */
-export function admit(o: AdmitOptions, done: (res: AdmitResult) => void): void {
+/** admitNow's answers besides a ticket (tickets start at 1). */
+export const ADMIT_SLOT = 0;
+export const ADMIT_FULL = -1;
+
+/**
+ * A request arrives at a capped model: ADMIT_SLOT when it took a slot at once (held until the
+ * request ends), ADMIT_FULL when the queue is full, else its ticket, for waitForSlot. A number, and
+ * no callback, for the common case: this runs on every request to a capped model. `leaseId` is
+ * unique per request (its id).
+ */
+export function admitNow(model: string, tier: Tier, lim: AdmitLimits, leaseId: string): number {
   const d = queueDict();
-  const a = arrive(d, o.model, o.tier, o.limits);
+  const a = arrive(d, model, tier, lim);
   if (a.kind === 'slot') {
-    hold(o, d);
-    done({ ok: true, waitedMs: 0 });
-    return;
+    hold(d, model, lim.slot_lease_ms, leaseId);
+    return ADMIT_SLOT;
   }
-  if (a.kind === 'full') {
-    done({ ok: false, reason: 'full', retryAfterSec: retryAfterSec(d, o.model, o.limits), waitedMs: 0 });
-    return;
-  }
-  const ticket = a.ticket;
+  return a.kind === 'full' ? ADMIT_FULL : a.ticket;
+}
+
+/** Retry-After (seconds) for a request the full queue turned away. */
+export function fullRetryAfter(model: string, lim: AdmitLimits): number {
+  return retryAfterSec(queueDict(), model, lim);
+}
+
+/**
+ * The wait of a queued request (admitNow gave it `ticket`), polling for its turn; calls done() once,
+ * with a slot held or with the reason there is none.
+ */
+export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, leaseId: string, ticket: number, done: (res: AdmitResult) => void): void {
+  const d = queueDict();
   const t0 = Date.now();
-  const aging = Math.max(1000, Math.floor(o.limits.queue_timeout_ms / 2));
+  const aging = Math.max(1000, Math.floor(lim.queue_timeout_ms / 2));
   // A timer callback runs outside the handler's guard(): an exception here must still answer.
   function attempt(): void {
     try {
@@ -100,22 +118,22 @@ export function admit(o: AdmitOptions, done: (res: AdmitResult) => void): void {
   function step(): void {
     const now = Date.now();
     const waited = now - t0;
-    const eligible = mayTry(d, o.model, o.tier, ticket, waited, aging, now);
-    if (eligible && tryAcquire(d, o.model, o.limits.max_inflight)) {
-      leave(d, o.model, o.tier, true, waited);
-      hold(o, d);
+    const eligible = mayTry(d, model, tier, ticket, waited, aging, now);
+    if (eligible && tryAcquire(d, model, lim.max_inflight)) {
+      leave(d, model, tier, true, waited);
+      hold(d, model, lim.slot_lease_ms, leaseId);
       done({ ok: true, waitedMs: waited });
       return;
     }
-    if (waited >= o.limits.queue_timeout_ms) {
-      leave(d, o.model, o.tier, false, waited);
-      done({ ok: false, reason: 'timeout', retryAfterSec: retryAfterSec(d, o.model, o.limits), waitedMs: waited });
+    if (waited >= lim.queue_timeout_ms) {
+      leave(d, model, tier, false, waited);
+      done({ ok: false, reason: 'timeout', retryAfterSec: retryAfterSec(d, model, lim), waitedMs: waited });
       return;
     }
     // Waiters within a cap's reach of the head poll often, so each freed slot is taken within
     // ~5 ms even when several free at once; the rest poll rarely (CPU and njs memory: the callback
     // form allocates ~0.3 KB per poll, a fresh Promise per poll ~1.9 KB).
-    setTimeout(attempt, eligible || ahead(d, o.model, o.tier, ticket) < o.limits.max_inflight ? 5 : 50);
+    setTimeout(attempt, eligible || ahead(d, model, tier, ticket) < lim.max_inflight ? 5 : 50);
   }
   attempt();
 }
