@@ -234,7 +234,16 @@ describe('checkRate', () => {
     const t = 60_000 * 7 + 30_000;
     checkRate(c, 'k', 100, 10, t);
     const ops: string[] = [];
-    const spy: Counter = { incr: (k, d, i) => (ops.push('incr ' + k), c.incr(k, d, i)), get: (k) => (ops.push('get ' + k), c.get(k)) };
+    const spy: Counter = {
+      incr: (k, d, i) => {
+        ops.push('incr ' + k);
+        return c.incr(k, d, i);
+      },
+      get: (k) => {
+        ops.push('get ' + k);
+        return c.get(k);
+      },
+    };
     expect(checkRate(spy, 'k', 100, 10, t + 1)).toBeNull();
     expect(ops).toEqual(['incr b:k:450', 'incr m:k:7']);
   });

@@ -26,9 +26,6 @@ export type GwVar =
 
 type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
 
-/** r.variables typed by name, for a handler that writes several (one property read of r instead of one per write). */
-export type GwVars = { [K in GwVar]?: string };
-
 export function setVar(r: VarRequest, name: GwVar, value: string): void {
   r.variables[name] = value;
 }
