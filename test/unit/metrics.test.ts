@@ -1,19 +1,49 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FAMILIES, RequestFacts, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
+import { END_FACTS } from '../../njs/src/core/endFacts';
+import { FAMILIES, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
 import { renderExposition } from '../../njs/src/core/promText';
 import { projectRoot } from '../../tools/config';
 import { histogram, parseExposition, sampleValue } from '../support/prometheus';
+
+/** The facts as named fields; `facts()` lays them out as the split $gw_end_facts the recorder reads. */
+interface RequestFacts {
+  model: string; keyId: string; errorCode: string; status: string; requestTime: string; upstreamResponseTime: string;
+  upstreamHeaderTime: string; stream: string; queueMs: string; ttftMs: string; promptTokens: string; completionTokens: string;
+}
+
+function facts(f: RequestFacts): string[] {
+  const byVar: Record<string, string> = {
+    status: f.status, request_time: f.requestTime, upstream_response_time: f.upstreamResponseTime,
+    upstream_header_time: f.upstreamHeaderTime, gw_stream: f.stream, gw_queue_ms: f.queueMs, gw_ttft_ms: f.ttftMs,
+    gw_prompt_tokens: f.promptTokens, gw_completion_tokens: f.completionTokens, gw_total_tokens: '', gw_error_code: f.errorCode,
+    msec: '1764608000.123', gw_model: f.model,
+  };
+  return END_FACTS.map((n) => byVar[n]);
+}
+
+/** A number zone in memory: what requestIncrements sees of ngx.shared.gw_metrics. */
+function zone(sums: Record<string, number>, full = false) {
+  return {
+    incr(k: string, v: number, init: number): number {
+      if (full && !(k in sums)) throw new Error('SharedMemoryError: no memory');
+      sums[k] = (sums[k] ?? init) + v;
+      return sums[k];
+    },
+  };
+}
 
 const base: RequestFacts = {
   model: 'm', keyId: 'k1', errorCode: '', status: '200', requestTime: '0.120', upstreamResponseTime: '0.100',
   upstreamHeaderTime: '0.050', stream: '0', queueMs: '0', ttftMs: '', promptTokens: '11', completionTokens: '3',
 };
 
+const factsOf = facts;
+
 function exposition(facts: RequestFacts[]) {
   const sums: Record<string, number> = {};
-  for (const f of facts) requestIncrements(f, (k, v) => { sums[k] = (sums[k] ?? 0) + v; });
+  for (const f of facts) requestIncrements(factsOf(f), f.keyId, zone(sums));
   return parseExposition(renderExposition(FAMILIES, Object.entries(sums), []));
 }
 
@@ -31,9 +61,9 @@ describe('request metrics', () => {
   });
 
   it('does not count requests that are not API requests (no model routed, no gateway error)', () => {
-    const keys: string[] = [];
-    requestIncrements({ ...base, model: '', errorCode: '' }, (k) => keys.push(k));
-    expect(keys).toEqual([]);
+    const sums: Record<string, number> = {};
+    expect(requestIncrements(facts({ ...base, model: '', errorCode: '' }), 'k1', zone(sums))).toBe(0);
+    expect(sums).toEqual({});
   });
 
   it('counts a gateway refusal without a model under model="" with its duration only', () => {
@@ -65,6 +95,17 @@ describe('request metrics', () => {
     expect(q.sum).toBeCloseTo(1.5);
     expect(sampleValue(e.fams, 'gw_tokens_total', { model: 'm', type: 'prompt' })).toBe(22);
     expect(sampleValue(e.fams, 'gw_tokens_total', { model: 'm', type: 'completion' })).toBe(6);
+  });
+
+  it('a full zone drops only the updates of keys it cannot add, and says how many', () => {
+    const sums: Record<string, number> = {};
+    requestIncrements(facts(base), base.keyId, zone(sums));
+    const before = { ...sums };
+    const dropped = requestIncrements(facts({ ...base, model: 'other' }), base.keyId, zone(sums, true));
+    expect(dropped).toBeGreaterThan(0);
+    expect(sums).toEqual(before);
+    expect(requestIncrements(facts(base), base.keyId, zone(sums, true))).toBe(0);
+    expect(sums['gw_tokens_total\nmodel="m",type="prompt"']).toBe(22);
   });
 
   it('follows Prometheus naming: snake_case, _total counters, _seconds durations, one entry each in docs/observability.md', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDay, keysOfDay, ledgerIncrements, ledgerKey, ledgerRows, parseLedgerKey, usageFromVars, utcDay } from '../../njs/src/core/usageLedger';
+import { addToLedger, isDay, keysOfDay, ledgerKey, ledgerRows, parseLedgerKey, utcDay } from '../../njs/src/core/usageLedger';
 
 describe('usage ledger layout', () => {
   it('keys carry day, field, key id and model; a model may hold any character', () => {
@@ -16,28 +16,38 @@ describe('usage ledger layout', () => {
   });
   it('days are UTC dates', () => {
     expect(utcDay(Date.UTC(2025, 0, 31, 23, 59, 59))).toBe('2025-01-31');
+    // The integer arithmetic agrees with Date on every day from 1970 to 2200 (leap years, century
+    // rules), at both ends of the day.
+    for (let day = 0; day < 84000; day++) {
+      const ms = day * 86400000;
+      const want = new Date(ms).toISOString().slice(0, 10);
+      if (utcDay(ms) !== want || utcDay(ms + 86399999) !== want) expect([day, utcDay(ms), utcDay(ms + 86399999)]).toEqual([day, want, want]);
+    }
     expect(isDay('2025-01-31')).toBe(true);
     expect(isDay('2025-1-31')).toBe(false);
   });
 });
 
 describe('what one request adds', () => {
+  const add = (model: string, status: number, prompt: string, completion: string, total: string) => {
+    const got: Record<string, number> = {};
+    const d = { incr(k: string, v: number, init: number) { got[k] = (got[k] ?? init) + v; return got[k]; } };
+    addToLedger(d, '2025-11-25', 'team-a', model, status, prompt, completion, total);
+    return got;
+  };
+  const k = (field: string) => ledgerKey('2025-11-25', field as 'requests', 'team-a', 'm');
   it.each([
-    ['no model: nothing', '', 200, null, []],
-    ['a success without usage', 'm', 200, null, [['requests', 1]]],
-    ['an error', 'm', 502, null, [['requests', 1], ['errors', 1]]],
-    ['tokens', 'm', 200, { prompt: 3, completion: 4, total: 7 }, [['requests', 1], ['prompt_tokens', 3], ['completion_tokens', 4], ['total_tokens', 7]]],
-    ['embeddings (no completion)', 'm', 200, { prompt: 3, completion: 0, total: 3 }, [['requests', 1], ['prompt_tokens', 3], ['total_tokens', 3]]],
-  ] as const)('%s', (_n, model, status, usage, want) => {
-    const got: [string, number][] = [];
-    ledgerIncrements(model, status, usage, (field, delta) => got.push([field, delta]));
-    expect(got).toEqual(want);
-  });
-  it('reads the js_var strings the body filter leaves', () => {
-    expect(usageFromVars('', '', '')).toBeNull();
-    expect(usageFromVars('5', '2', '7')).toEqual({ prompt: 5, completion: 2, total: 7 });
-    expect(usageFromVars('5', '', '')).toEqual({ prompt: 5, completion: 0, total: 5 });
-    expect(usageFromVars('x', '', '')).toBeNull();
+    ['no model: nothing', '', 200, ['', '', ''], {}],
+    ['a success without usage', 'm', 200, ['', '', ''], { requests: 1 }],
+    ['an error', 'm', 502, ['', '', ''], { requests: 1, errors: 1 }],
+    ['tokens', 'm', 200, ['3', '4', '7'], { requests: 1, prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }],
+    ['embeddings (no completion)', 'm', 200, ['3', '0', '3'], { requests: 1, prompt_tokens: 3, total_tokens: 3 }],
+    ['total derived from the parts', 'm', 200, ['5', '', ''], { requests: 1, prompt_tokens: 5, total_tokens: 5 }],
+    ['a value that is not a count: no tokens', 'm', 200, ['x', '', ''], { requests: 1 }],
+  ] as const)('%s', (_n, model, status, u, want) => {
+    const expected: Record<string, number> = {};
+    for (const [f, v] of Object.entries(want)) expected[k(f)] = v;
+    expect(add(model, status, u[0], u[1], u[2])).toEqual(expected);
   });
 });
 

@@ -4,6 +4,7 @@
  * applies the returned increments to the `gw_metrics` number zone with atomic `incr`.
  * docs/observability.md#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
+import { Fact } from './endFacts';
 import { bucketIndex, escapeLabel, Family, LATENCY_BUCKETS } from './promText';
 
 export const FAMILIES: Family[] = [
@@ -35,20 +36,9 @@ export const FAMILIES: Family[] = [
     help: 'Age of the newest /v1/models answer fetched from each upstream (absent: never fetched).' },
 ];
 
-/** What the log phase knows about one finished request, as nginx variables (strings). */
-export interface RequestFacts {
-  model: string;
-  keyId: string;
-  errorCode: string;
-  status: string;
-  requestTime: string;
-  upstreamResponseTime: string;
-  upstreamHeaderTime: string;
-  stream: string;
-  queueMs: string;
-  ttftMs: string;
-  promptTokens: string;
-  completionTokens: string;
+/** The one operation the recorder needs from the `gw_metrics` zone (a fake in unit tests). */
+export interface Counters {
+  incr(key: string, delta: number, init: number): number;
 }
 
 /**
@@ -56,12 +46,12 @@ export interface RequestFacts {
  * internal redirects); "-" (no answer) counts as nothing. NaN when there is no number at all.
  */
 export function sumTimes(v: string): number {
-  if (v === '' || v === '-') return NaN;
-  // The usual case, one try: no split (njs 0.8 runs split+trim ~20x slower than Number()).
-  if (v.indexOf(',') < 0 && v.indexOf(':') < 0) {
-    const one = Number(v);
-    return one === one ? one : NaN;
-  }
+  if (v === '') return NaN;
+  // The usual case, one try: unary plus reads it (a list or "-" reads NaN), with no call at all
+  // (njs 0.8 pays for each call; split+trim is ~20x slower than Number()).
+  const one = +v;
+  if (one === one) return one;
+  if (v.indexOf(',') < 0 && v.indexOf(':') < 0) return NaN;
   const parts = v.split(/[,:]/);
   let sum = 0;
   let any = false;
@@ -81,66 +71,129 @@ export function statusClass(status: string): string {
   return c >= '1' && c <= '5' ? c + 'xx' : 'other';
 }
 
-/** Receives each shared-dict key and the amount to add to it. */
-export type AddIncrement = (key: string, delta: number) => void;
-
 function nonNegative(v: string): number {
   if (v === '') return NaN;
-  const n = Number(v);
+  const n = +v;
   return n >= 0 ? n : NaN;
 }
 
 /**
- * Calls add() with the increments for one request; none when it was not an API request (no model
- * was routed and the gateway made no error: /metrics, /health, the model list and the like are not
- * counted). Keys follow promText's seriesKey/bucketKey/sumKey layout, built inline: this runs in
- * every request's log phase, and njs 0.8 pays for each call and each string `+` (docs/benchmarks.md).
+ * Adds one request's counts to `d` (atomic `incr`s); returns how many updates failed (a full zone
+ * refuses new keys: the others still count). Nothing when it was not an API request (no model was
+ * routed and the gateway made no error: /metrics, /health, the model list and the like are not
+ * counted). `p` is the split $gw_end_facts (core/endFacts.ts), `keyId` is $gw_key_id.
+ * Keys follow promText's seriesKey/bucketKey/sumKey layout, built inline with each `incr` in its
+ * own try: this runs in every request's log phase, and njs 0.8 pays for each call, each string `+`
+ * and each object property (docs/benchmarks.md).
  * A zero observation adds nothing to a histogram's sum (an absent sum renders as 0).
  * Labels are bounded by configuration: `model` is a routed (configured) name, never the client's
  * raw string; `key_id` comes from the key store.
  */
-export function requestIncrements(f: RequestFacts, add: AddIncrement): void {
-  const model = f.model;
-  if (model === '' && f.errorCode === '') return;
-  const m = '\nmodel="' + escapeLabel(model) + '"';
-  const st = f.status;
-  const c = st.length === 3 ? st.charAt(0) : '';
-  add('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + escapeLabel(f.keyId) + '"', 1);
-  let s = nonNegative(f.requestTime);
-  if (s >= 0) {
-    add('gw_request_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    if (s > 0) add('gw_request_duration_seconds' + m + '\ns', s);
+export function requestIncrements(p: string[], keyId: string, d: Counters): number {
+  const model = p[Fact.model];
+  if (model === '' && p[Fact.errorCode] === '') return 0;
+  let dropped = 0;
+  // One test for both labels: they rarely need escaping, and each indexOf is a call.
+  const both = model + keyId;
+  const plain = both.indexOf('\\') < 0 && both.indexOf('"') < 0 && both.indexOf('\n') < 0;
+  const m = '\nmodel="' + (plain ? model : escapeLabel(model)) + '"';
+  const mb = m + '\nb';
+  const ms = m + '\ns';
+  const st = p[Fact.status];
+  const c = st.length === 3 ? st[0] : '';
+  try {
+    d.incr('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
+  } catch (e) {
+    dropped++;
   }
-  if (model === '') return;
-  const upstream = sumTimes(f.upstreamResponseTime);
+  let s = nonNegative(p[Fact.requestTime]);
+  if (s >= 0) {
+    try {
+      d.incr('gw_request_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      if (s > 0) d.incr('gw_request_duration_seconds' + ms, s, 0);
+    } catch (e) {
+      dropped++;
+    }
+  }
+  if (model === '') return dropped;
+  const upstream = sumTimes(p[Fact.upstreamResponseTime]);
   if (upstream >= 0) {
-    add('gw_upstream_response_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, upstream), 1);
-    if (upstream > 0) add('gw_upstream_response_duration_seconds' + m + '\ns', upstream);
+    try {
+      d.incr('gw_upstream_response_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, upstream), 1, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      if (upstream > 0) d.incr('gw_upstream_response_duration_seconds' + ms, upstream, 0);
+    } catch (e) {
+      dropped++;
+    }
   }
-  s = sumTimes(f.upstreamHeaderTime);
+  s = sumTimes(p[Fact.upstreamHeaderTime]);
   if (s >= 0) {
-    add('gw_upstream_header_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    if (s > 0) add('gw_upstream_header_duration_seconds' + m + '\ns', s);
+    try {
+      d.incr('gw_upstream_header_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      if (s > 0) d.incr('gw_upstream_header_duration_seconds' + ms, s, 0);
+    } catch (e) {
+      dropped++;
+    }
   }
-  if (f.stream === '1') {
-    s = nonNegative(f.ttftMs) / 1000;
+  if (p[Fact.stream] === '1') {
+    s = nonNegative(p[Fact.ttftMs]) / 1000;
     if (s >= 0) {
-      add('gw_time_to_first_token_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-      if (s > 0) add('gw_time_to_first_token_seconds' + m + '\ns', s);
+      try {
+        d.incr('gw_time_to_first_token_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+      } catch (e) {
+        dropped++;
+      }
+      try {
+        if (s > 0) d.incr('gw_time_to_first_token_seconds' + ms, s, 0);
+      } catch (e) {
+        dropped++;
+      }
     }
   }
   // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
   // those refused before the queue (they would pile up as zero-second waits).
-  const queued = nonNegative(f.queueMs);
+  const queued = nonNegative(p[Fact.queueMs]);
   if (queued > 0) {
     s = queued / 1000;
-    add('gw_queue_wait_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    add('gw_queue_wait_seconds' + m + '\ns', s);
+    try {
+      d.incr('gw_queue_wait_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      d.incr('gw_queue_wait_seconds' + ms, s, 0);
+    } catch (e) {
+      dropped++;
+    }
   } else if (upstream >= 0) {
-    add('gw_queue_wait_seconds' + m + '\nb0', 1);
+    try {
+      d.incr('gw_queue_wait_seconds' + mb + '0', 1, 0);
+    } catch (e) {
+      dropped++;
+    }
   }
-  s = nonNegative(f.promptTokens);
-  if (s > 0) add('gw_tokens_total' + m + ',type="prompt"', s);
-  s = nonNegative(f.completionTokens);
-  if (s > 0) add('gw_tokens_total' + m + ',type="completion"', s);
+  s = nonNegative(p[Fact.promptTokens]);
+  try {
+    if (s > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', s, 0);
+  } catch (e) {
+    dropped++;
+  }
+  s = nonNegative(p[Fact.completionTokens]);
+  try {
+    if (s > 0) d.incr('gw_tokens_total' + m + ',type="completion"', s, 0);
+  } catch (e) {
+    dropped++;
+  }
+  return dropped;
 }

@@ -6,7 +6,6 @@
  * day and field have fixed shapes and the key id never holds `|`, so the model (which may) is
  * simply the rest. Counters only ever go up through atomic `incr` (no get→modify→set).
  */
-import { Usage } from './usage';
 
 export type LedgerField = 'requests' | 'errors' | 'prompt_tokens' | 'completion_tokens' | 'total_tokens';
 
@@ -32,9 +31,22 @@ export interface LedgerFilter {
   model?: string;
 }
 
-/** `YYYY-MM-DD` (UTC) of a time in ms. */
+/**
+ * `YYYY-MM-DD` (UTC) of a time in ms since 1970. Civil date from the day count in integer
+ * arithmetic (H. Hinnant's days_from_civil inverse): njs 0.8 pays far more for a Date object and
+ * its toISOString than for these few divisions, and this runs in every request's log phase.
+ */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const z = ((ms / 86400000) | 0) + 719468;
+  const era = (z / 146097) | 0;
+  const doe = z - era * 146097;
+  const yoe = ((doe - ((doe / 1460) | 0) + ((doe / 36524) | 0) - ((doe / 146096) | 0)) / 365) | 0;
+  const doy = doe - (365 * yoe + ((yoe / 4) | 0) - ((yoe / 100) | 0));
+  const mp = ((5 * doy + 2) / 153) | 0;
+  const d = doy - (((153 * mp + 2) / 5) | 0) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  return y + (m < 10 ? '-0' : '-') + m + (d < 10 ? '-0' : '-') + d;
 }
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -53,26 +65,41 @@ export function ledgerKeyTail(keyId: string, model: string): string {
   return '|' + k + '|' + model;
 }
 
-/** Calls add() with the increments one finished request adds: none when it never named a routable model. */
-export function ledgerIncrements(model: string, status: number, usage: Usage | null, add: (field: LedgerField, delta: number) => void): void {
-  if (model === '') return;
-  add('requests', 1);
-  if (status >= 400) add('errors', 1);
-  if (usage !== null) {
-    if (usage.prompt > 0) add('prompt_tokens', usage.prompt);
-    if (usage.completion > 0) add('completion_tokens', usage.completion);
-    if (usage.total > 0) add('total_tokens', usage.total);
-  }
+/** The one operation the ledger needs from its zone (a fake in unit tests). */
+export interface LedgerCounters {
+  incr(key: string, delta: number, init: number): number;
 }
 
-/** Usage from the decimal strings the body filter leaves in js_vars ("" = not seen). */
-export function usageFromVars(prompt: string, completion: string, total: string): Usage | null {
-  if (prompt === '' && completion === '' && total === '') return null;
-  const p = prompt !== '' ? parseInt(prompt, 10) : 0;
-  const c = completion !== '' ? parseInt(completion, 10) : 0;
-  const t = total !== '' ? parseInt(total, 10) : p + c;
-  if (!(p >= 0 && c >= 0 && t >= 0)) return null;
-  return { prompt: p, completion: c, total: t };
+/**
+ * A count the body filter wrote ('' + a non-negative integer): unary plus reads those exactly as
+ * parseInt does, for a fraction of its cost in njs 0.8; anything else takes parseInt.
+ */
+function count(s: string): number {
+  const n = +s;
+  return n >= 0 && n % 1 === 0 && n < 1e21 ? n : parseInt(s, 10);
+}
+
+/**
+ * Adds what one finished request adds to `d` (atomic `incr`s): nothing when it never named a
+ * routable model. The token counts are the decimal strings the body filter leaves in js_vars
+ * ("" = not seen; total defaults to prompt + completion). Inline, without an intermediate object
+ * or callback: this runs in every request's log phase (njs 0.8 pays for each).
+ */
+export function addToLedger(d: LedgerCounters, day: string, keyId: string, model: string, status: number,
+  prompt: string, completion: string, total: string): void {
+  if (model === '') return;
+  const head = day + '|';
+  const tail = ledgerKeyTail(keyId, model);
+  d.incr(head + 'requests' + tail, 1, 0);
+  if (status >= 400) d.incr(head + 'errors' + tail, 1, 0);
+  if (prompt === '' && completion === '' && total === '') return;
+  const p = prompt !== '' ? count(prompt) : 0;
+  const c = completion !== '' ? count(completion) : 0;
+  const t = total !== '' ? count(total) : p + c;
+  if (!(p >= 0 && c >= 0 && t >= 0)) return;
+  if (p > 0) d.incr(head + 'prompt_tokens' + tail, p, 0);
+  if (c > 0) d.incr(head + 'completion_tokens' + tail, c, 0);
+  if (t > 0) d.incr(head + 'total_tokens' + tail, t, 0);
 }
 
 interface ParsedKey {
