@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { END_FACTS } from '../../njs/src/core/endFacts';
-import { FAMILIES, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
+import { expandCombined, FAMILIES, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
 import { renderExposition } from '../../njs/src/core/promText';
 import { projectRoot } from '../../tools/config';
 import { histogram, parseExposition, sampleValue } from '../support/prometheus';
@@ -44,7 +44,7 @@ const factsOf = facts;
 function exposition(facts: RequestFacts[]) {
   const sums: Record<string, number> = {};
   for (const f of facts) requestIncrements(factsOf(f), f.keyId, zone(sums));
-  return parseExposition(renderExposition(FAMILIES, Object.entries(sums), []));
+  return parseExposition(renderExposition(FAMILIES, expandCombined(Object.entries(sums)), []));
 }
 
 describe('request metrics', () => {
@@ -106,6 +106,39 @@ describe('request metrics', () => {
     expect(sums).toEqual(before);
     expect(requestIncrements(facts(base), base.keyId, zone(sums, true))).toBe(0);
     expect(sums['gw_tokens_total\nmodel="m",type="prompt"']).toBe(22);
+  });
+
+  it('renders the same histograms whether the four bucket counts of a request took one key or four', () => {
+    // One request per shape: all in one bucket without a wait (one combined key), buckets apart,
+    // a queue wait, a backend time list; and keys written one per bucket (before the combined key
+    // existed, still in the zone after a reload) add into the same series.
+    const reqs = [base, { ...base, requestTime: '0.003', upstreamResponseTime: '0.002', upstreamHeaderTime: '0.001' },
+      { ...base, requestTime: '2', upstreamResponseTime: '0.010, 0.050 : 1.5' }, { ...base, queueMs: '30' }];
+    const sums: Record<string, number> = {};
+    for (const f of reqs) requestIncrements(facts(f), f.keyId, zone(sums));
+    // Only the second request has its three times in one bucket and no wait.
+    expect(Object.keys(sums).filter((k) => k.includes('\nB'))).toEqual(['gw_request_duration_seconds\nmodel="m"\nB0']);
+    const old: Record<string, number> = { 'gw_request_duration_seconds\nmodel="m"\nb5': 2, 'gw_queue_wait_seconds\nmodel="m"\nb0': 2,
+      'gw_upstream_response_duration_seconds\nmodel="m"\nb5': 2, 'gw_upstream_header_duration_seconds\nmodel="m"\nb5': 2 };
+    for (const [k, v] of Object.entries(old)) sums[k] = (sums[k] ?? 0) + v;
+    const e = parseExposition(renderExposition(FAMILIES, expandCombined(Object.entries(sums)), []));
+    const want = (fam: string) => histogram(e, fam, { model: 'm' })!;
+    expect(want('gw_request_duration_seconds').count).toBe(6);
+    expect(want('gw_request_duration_seconds').buckets['0.25']).toBe(5); // cumulative: 0.003, 0.120 twice, the two old ones
+    expect(want('gw_request_duration_seconds').buckets['0.005']).toBe(1);
+    expect(want('gw_request_duration_seconds').sum).toBeCloseTo(0.12 + 0.003 + 2 + 0.12);
+    expect(want('gw_upstream_response_duration_seconds').count).toBe(6);
+    expect(want('gw_upstream_response_duration_seconds').sum).toBeCloseTo(0.1 + 0.002 + 1.56 + 0.1);
+    expect(want('gw_upstream_header_duration_seconds').count).toBe(6);
+    expect(want('gw_upstream_header_duration_seconds').buckets['0.005']).toBe(1);
+    const q = want('gw_queue_wait_seconds');
+    expect(q.count).toBe(6);
+    expect(q.buckets['0.005']).toBe(5);
+    expect(q.sum).toBeCloseTo(0.03);
+    // What each request adds, the same as one key per bucket would: compare with the expansion.
+    expect(expandCombined([['gw_request_duration_seconds\nmodel="a\\nB"\nB3', 2]])).toEqual([
+      ['gw_request_duration_seconds\nmodel="a\\nB"\nb3', 2], ['gw_upstream_response_duration_seconds\nmodel="a\\nB"\nb3', 2],
+      ['gw_upstream_header_duration_seconds\nmodel="a\\nB"\nb3', 2], ['gw_queue_wait_seconds\nmodel="a\\nB"\nb0', 2]]);
   });
 
   it('follows Prometheus naming: snake_case, _total counters, _seconds durations, one entry each in docs/observability.md', () => {

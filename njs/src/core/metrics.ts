@@ -78,6 +78,60 @@ function nonNegative(v: string): number {
 }
 
 /**
+ * The part of a key that counts one observation in bucket i of gw_request_duration_seconds,
+ * gw_upstream_response_duration_seconds and gw_upstream_header_duration_seconds and in bucket 0 of
+ * gw_queue_wait_seconds, for the series' labels: `gw_request_duration_seconds\n<labels>\nB<i>`.
+ * One `incr` instead of four for the usual request; a renderer that does not know it ignores it.
+ */
+const COMBINED = '\nB';
+
+/** One histogram observation: its bucket, and its sum unless zero. Returns the failed updates. */
+function observe(d: Counters, family: string, mb: string, ms: string, v: number): number {
+  let dropped = 0;
+  try {
+    d.incr(family + mb + bucketIndex(LATENCY_BUCKETS, v), 1, 0);
+  } catch (e) {
+    dropped++;
+  }
+  return dropped + sum(d, family, ms, v);
+}
+
+/** Adds to a histogram's sum; a zero observation adds nothing (an absent sum renders as 0). */
+function sum(d: Counters, family: string, ms: string, v: number): number {
+  if (!(v > 0)) return 0;
+  try {
+    d.incr(family + ms, v, 0);
+  } catch (e) {
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * The stored [key, value] pairs with each COMBINED key replaced by the four bucket keys it stands
+ * for (the renderer adds up equal keys). Run at scrape time, before renderExposition.
+ */
+export function expandCombined(stored: [string, number][]): [string, number][] {
+  const out: [string, number][] = [];
+  for (let i = 0; i < stored.length; i++) {
+    const k = stored[i][0];
+    const at = k.lastIndexOf(COMBINED);
+    if (at < 0 || k.indexOf('gw_request_duration_seconds\n') !== 0) {
+      out.push(stored[i]);
+      continue;
+    }
+    const labels = k.slice('gw_request_duration_seconds'.length, at);
+    const b = '\nb' + k.slice(at + COMBINED.length);
+    const v = stored[i][1];
+    out.push(['gw_request_duration_seconds' + labels + b, v]);
+    out.push(['gw_upstream_response_duration_seconds' + labels + b, v]);
+    out.push(['gw_upstream_header_duration_seconds' + labels + b, v]);
+    out.push(['gw_queue_wait_seconds' + labels + '\nb0', v]);
+  }
+  return out;
+}
+
+/**
  * Adds one request's counts to `d` (atomic `incr`s); returns how many updates failed (a full zone
  * refuses new keys: the others still count). Nothing when it was not an API request (no model was
  * routed and the gateway made no error: /metrics, /health, the model list and the like are not
@@ -106,24 +160,28 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   } catch (e) {
     dropped++;
   }
-  let s = nonNegative(p[Fact.requestTime]);
-  if (s >= 0) {
+  const s = nonNegative(p[Fact.requestTime]);
+  if (model === '') {
+    // A refusal before routing: its duration only.
+    if (s >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
+    return dropped;
+  }
+  const upstream = sumTimes(p[Fact.upstreamResponseTime]);
+  const header = sumTimes(p[Fact.upstreamHeaderTime]);
+  const queued = nonNegative(p[Fact.queueMs]);
+  const rb = s >= 0 ? bucketIndex(LATENCY_BUCKETS, s) : -1;
+  // The usual answered request: total, backend and header times in one bucket and no queue wait.
+  // Those four bucket counts take ONE key (COMBINED, expanded at scrape time by expandCombined).
+  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && bucketIndex(LATENCY_BUCKETS, upstream) === rb
+    && bucketIndex(LATENCY_BUCKETS, header) === rb) {
     try {
-      d.incr('gw_request_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+      d.incr('gw_request_duration_seconds' + m + COMBINED + rb, 1, 0);
     } catch (e) {
       dropped++;
     }
+    // The sums inline (no call): this is the path nearly every request takes.
     try {
       if (s > 0) d.incr('gw_request_duration_seconds' + ms, s, 0);
-    } catch (e) {
-      dropped++;
-    }
-  }
-  if (model === '') return dropped;
-  const upstream = sumTimes(p[Fact.upstreamResponseTime]);
-  if (upstream >= 0) {
-    try {
-      d.incr('gw_upstream_response_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, upstream), 1, 0);
     } catch (e) {
       dropped++;
     }
@@ -132,66 +190,33 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
     } catch (e) {
       dropped++;
     }
-  }
-  s = sumTimes(p[Fact.upstreamHeaderTime]);
-  if (s >= 0) {
     try {
-      d.incr('gw_upstream_header_duration_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
+      if (header > 0) d.incr('gw_upstream_header_duration_seconds' + ms, header, 0);
     } catch (e) {
       dropped++;
     }
-    try {
-      if (s > 0) d.incr('gw_upstream_header_duration_seconds' + ms, s, 0);
-    } catch (e) {
-      dropped++;
-    }
+  } else {
+    if (rb >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
+    if (upstream >= 0) dropped += observe(d, 'gw_upstream_response_duration_seconds', mb, ms, upstream);
+    if (header >= 0) dropped += observe(d, 'gw_upstream_header_duration_seconds', mb, ms, header);
+    // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
+    // those refused before the queue (they would pile up as zero-second waits).
+    if (queued > 0) dropped += observe(d, 'gw_queue_wait_seconds', mb, ms, queued / 1000);
+    else if (upstream >= 0) dropped += observe(d, 'gw_queue_wait_seconds', mb, ms, 0);
   }
   if (p[Fact.stream] === '1') {
-    s = nonNegative(p[Fact.ttftMs]) / 1000;
-    if (s >= 0) {
-      try {
-        d.incr('gw_time_to_first_token_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
-      } catch (e) {
-        dropped++;
-      }
-      try {
-        if (s > 0) d.incr('gw_time_to_first_token_seconds' + ms, s, 0);
-      } catch (e) {
-        dropped++;
-      }
-    }
+    const t = nonNegative(p[Fact.ttftMs]) / 1000;
+    if (t >= 0) dropped += observe(d, 'gw_time_to_first_token_seconds', mb, ms, t);
   }
-  // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
-  // those refused before the queue (they would pile up as zero-second waits).
-  const queued = nonNegative(p[Fact.queueMs]);
-  if (queued > 0) {
-    s = queued / 1000;
-    try {
-      d.incr('gw_queue_wait_seconds' + mb + bucketIndex(LATENCY_BUCKETS, s), 1, 0);
-    } catch (e) {
-      dropped++;
-    }
-    try {
-      d.incr('gw_queue_wait_seconds' + ms, s, 0);
-    } catch (e) {
-      dropped++;
-    }
-  } else if (upstream >= 0) {
-    try {
-      d.incr('gw_queue_wait_seconds' + mb + '0', 1, 0);
-    } catch (e) {
-      dropped++;
-    }
-  }
-  s = nonNegative(p[Fact.promptTokens]);
+  let n = nonNegative(p[Fact.promptTokens]);
   try {
-    if (s > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', s, 0);
+    if (n > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', n, 0);
   } catch (e) {
     dropped++;
   }
-  s = nonNegative(p[Fact.completionTokens]);
+  n = nonNegative(p[Fact.completionTokens]);
   try {
-    if (s > 0) d.incr('gw_tokens_total' + m + ',type="completion"', s, 0);
+    if (n > 0) d.incr('gw_tokens_total' + m + ',type="completion"', n, 0);
   } catch (e) {
     dropped++;
   }
