@@ -4,7 +4,7 @@
  * When the zone is not declared (logging-http.conf not included) recording is a no-op.
  */
 import { Fact } from '../core/endFacts';
-import { addToLedger, LedgerFilter, LedgerRow, ledgerRows, keysOfDay, utcDay } from '../core/usageLedger';
+import { addToLedger, LedgerFilter, LedgerRow, ledgerRows, keysOfDay } from '../core/usageLedger';
 
 export const USAGE_ZONE = 'gw_usage';
 
@@ -15,16 +15,17 @@ function zone(): NgxSharedDict<number> | null {
 
 /**
  * Adds one finished request to the ledger (log phase; handlers/requestEnd.ts runs it once per
- * request; `p`: split $gw_end_facts). The day is the UTC day of nginx's $msec, the log time.
+ * request; `p`: split $gw_end_facts). The day is the UTC day of nginx's $msec, the log time, as
+ * a day number (core/usageLedger.ts).
  */
 export function recordUsage(p: string[], keyId: string): void {
   const model = p[Fact.model];
   if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
   const d = zone();
   if (d === null) return;
-  let ms = +p[Fact.msec] * 1000;
-  if (!(ms > 0)) ms = Date.now();
-  addToLedger(d, utcDay(ms), keyId, model, +p[Fact.status], p[Fact.promptTokens], p[Fact.completionTokens], p[Fact.totalTokens]);
+  let day = (+p[Fact.msec] / 86400) | 0;
+  if (!(day > 0)) day = (Date.now() / 86400000) | 0;
+  addToLedger(d, '' + day, keyId, model, +p[Fact.status], p[Fact.promptTokens], p[Fact.completionTokens], p[Fact.totalTokens]);
 }
 
 export function readUsage(f: LedgerFilter): { rows: LedgerRow[]; capacity: number; free: number } | null {
