@@ -174,7 +174,7 @@ function fastUsage(s: UsageScanner, buf: Buffer, n: number): number {
   s.usage = u;
   // As the general path: keep the tail if it may begin a key split across chunks.
   const q = buf.lastIndexOf(34);
-  if (q > n - KEY.length) s.carry = buf.toString('utf8', q, n);
+  if (q > n - KEY.length && (q === n - 1 || buf[q + 1] === 117 /* u */)) s.carry = buf.toString('utf8', q, n);
   return TAKEN;
 }
 
@@ -205,14 +205,15 @@ export function feedUsage(s: UsageScanner, buf: Buffer): boolean {
   // A capture still open after this chunk means the whole chunk is inside that object.
   if (s.capture === null && fast !== NO_KEY) scanCandidates(s, buf);
   if (s.capture === null) {
-    // Keep the tail only if it may begin a key: a quote within the last KEY.length - 1 bytes.
+    // Keep the tail only if it may begin a key: its last quote within the last KEY.length - 1 bytes,
+    // followed by nothing or by `u` (a carry such as `":28}` can never complete `"usage"`).
     if (short) {
       if (tail === '') tail = buf.toString('utf8');
       const q = tail.lastIndexOf('"');
-      if (q >= 0 && q > tail.length - KEY.length) s.carry = tail.slice(q);
+      if (q >= 0 && q > tail.length - KEY.length && (q === tail.length - 1 || tail.charCodeAt(q + 1) === 117)) s.carry = tail.slice(q);
     } else {
       const q = buf.lastIndexOf(34);
-      if (q >= 0 && q > n - KEY.length) s.carry = buf.toString('utf8', q, n);
+      if (q >= 0 && q > n - KEY.length && (q === n - 1 || buf[q + 1] === 117)) s.carry = buf.toString('utf8', q, n);
     }
   }
   return s.usage !== before;

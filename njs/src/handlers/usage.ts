@@ -64,10 +64,11 @@ function fastUsage(r: FilterRequest, buf: Buffer): boolean {
   v.gw_prompt_tokens = '' + p;
   v.gw_completion_tokens = '' + c;
   v.gw_total_tokens = '' + t;
-  // As the general path: keep the tail if it may begin a `"usage"` key split across chunks.
+  // As the general path: keep the tail if it may begin a `"usage"` key split across chunks, i.e. a
+  // last quote within the final 6 bytes followed by nothing or by `u` (a JSON answer ends `28}}`).
   const n = buf.length;
   const q = buf.lastIndexOf(34);
-  if (q > n - 7) {
+  if (q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) {
     scanner = newUsageScanner();
     scanner.usage = { prompt: p, completion: c, total: t };
     scanner.carry = buf.toString('utf8', q, n);
