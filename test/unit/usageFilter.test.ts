@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { feedUsage, newUsageScanner } from '../../njs/src/core/usage';
+import { usageScanner } from '../../njs/src/core/usage';
 import { projectRoot } from '../../tools/config';
 
 type Filter = (r: unknown, data: Buffer, flags: { last: boolean }) => void;
@@ -31,8 +31,9 @@ function filter(chunks: Buffer[], contentType = 'application/json') {
 
 /** What the general scanner alone finds: the reference the filter's fast path must agree with. */
 function reference(chunks: Buffer[]) {
-  const s = newUsageScanner();
-  for (const c of chunks) feedUsage(s, c);
+  const api = usageScanner();
+  const s = api.create();
+  for (const c of chunks) api.feed(s, c);
   return s.usage;
 }
 

@@ -13,7 +13,7 @@
  * A client that disconnects mid-stream means this filter never sees `last`: nothing here depends
  * on it; the log phase does the accounting. Never fails the response: errors are logged only.
  */
-import { feedUsage, newUsageScanner, UsageScanner } from '../core/usage';
+import { UsageScanner, UsageScannerApi, usageScanner } from '../core/usage';
 import { errorText } from '../core/logText';
 
 // The state of the response being filtered. njs's own engine gives each request a fresh VM, but
@@ -26,6 +26,9 @@ let owner: unknown = null;
 // General-path scanner (core/usage.ts): null while nothing is carried between chunks, the usual
 // case of a JSON answer, which the fast path below takes without allocating one.
 let scanner: UsageScanner | null = null;
+// The general path's functions, built on the first response of this VM that needs them (an SSE
+// stream, a usage object the fast path leaves): a VM that only sees plain JSON never creates them.
+let api: UsageScannerApi | null = null;
 let sse = false;
 let firstSeen = false;
 
@@ -69,9 +72,7 @@ function fastUsage(r: FilterRequest, buf: Buffer): boolean {
   const n = buf.length;
   const q = buf.lastIndexOf(34);
   if (q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) {
-    scanner = newUsageScanner();
-    scanner.usage = { prompt: p, completion: c, total: t };
-    scanner.carry = buf.toString('utf8', q, n);
+    scanner = { usage: { prompt: p, completion: c, total: t }, capture: null, carry: buf.toString('utf8', q, n) };
   }
   return true;
 }
@@ -108,9 +109,10 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
     if (scanner === null) {
       // An SSE event rarely holds the usage; the general path's own fast check covers the one that does.
       if (!sse && fastUsage(r, buf)) return;
-      scanner = newUsageScanner();
+      scanner = { usage: null, capture: null, carry: '' };
     }
-    if (feedUsage(scanner, buf) && scanner.usage !== null) {
+    if (api === null) api = usageScanner();
+    if (api.feed(scanner, buf) && scanner.usage !== null) {
       const u = scanner.usage;
       const v = r.variables;
       v.gw_prompt_tokens = '' + u.prompt;
