@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { END_FACTS } from '../../njs/src/core/endFacts';
-import { expandCombined, FAMILIES, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
+import { expandCombined, FAMILIES, latencyBucket, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
+import { bucketIndex, LATENCY_BUCKETS } from '../../njs/src/core/promText';
 import { renderExposition } from '../../njs/src/core/promText';
 import { projectRoot } from '../../tools/config';
 import { histogram, parseExposition, sampleValue } from '../support/prometheus';
@@ -54,6 +55,13 @@ describe('request metrics', () => {
     expect(sumTimes('-, 0.500')).toBeCloseTo(0.5);
     expect(sumTimes('-')).toBeNaN();
     expect(sumTimes('')).toBeNaN();
+  });
+
+  it('finds the latency bucket as bucketIndex does, at, around and between every bound', () => {
+    const values = [0, 1e-9, Number.MAX_VALUE, Infinity];
+    for (const b of LATENCY_BUCKETS) values.push(b, b * (1 - 1e-12), b * (1 + 1e-12), b / 2, b * 1.5);
+    for (let v = 0; v < 1000; v += 0.0371) values.push(v);
+    expect(values.map(latencyBucket)).toEqual(values.map((v) => bucketIndex(LATENCY_BUCKETS, v)));
   });
 
   it('classes statuses', () => {

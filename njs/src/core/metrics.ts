@@ -5,7 +5,7 @@
  * docs/observability.md#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
 import { Fact } from './endFacts';
-import { bucketIndex, escapeLabel, Family, LATENCY_BUCKETS } from './promText';
+import { escapeLabel, Family, LATENCY_BUCKETS } from './promText';
 
 export const FAMILIES: Family[] = [
   { name: 'gw_build_info', type: 'gauge', help: 'Gateway, nginx and njs versions; always 1.' },
@@ -85,11 +85,26 @@ function nonNegative(v: string): number {
  */
 const COMBINED = '\nB';
 
+/**
+ * bucketIndex(LATENCY_BUCKETS, v) by halving instead of a walk from the first bound: at most five
+ * comparisons and no loop (njs 0.8 pays ~500 instructions per loop turn). A unit test holds it equal
+ * to bucketIndex; it must change with LATENCY_BUCKETS.
+ */
+export function latencyBucket(v: number): number {
+  if (v <= 0.5) {
+    if (v <= 0.05) return v <= 0.01 ? (v <= 0.005 ? 0 : 1) : v <= 0.025 ? 2 : 3;
+    return v <= 0.1 ? 4 : v <= 0.25 ? 5 : 6;
+  }
+  if (v <= 10) return v <= 1 ? 7 : v <= 2.5 ? 8 : v <= 5 ? 9 : 10;
+  if (v <= 120) return v <= 30 ? 11 : v <= 60 ? 12 : 13;
+  return v <= 300 ? 14 : v <= 900 ? 15 : 16;
+}
+
 /** One histogram observation: its bucket, and its sum unless zero. Returns the failed updates. */
 function observe(d: Counters, family: string, mb: string, ms: string, v: number): number {
   let dropped = 0;
   try {
-    d.incr(family + mb + bucketIndex(LATENCY_BUCKETS, v), 1, 0);
+    d.incr(family + mb + latencyBucket(v), 1, 0);
   } catch (e) {
     dropped++;
   }
@@ -160,20 +175,26 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   } catch (e) {
     dropped++;
   }
-  const s = nonNegative(p[Fact.requestTime]);
+  // nonNegative and sumTimes inline for the usual single value (no call); a list takes sumTimes.
+  const rt = p[Fact.requestTime];
+  const s = rt !== '' && +rt >= 0 ? +rt : NaN;
   if (model === '') {
     // A refusal before routing: its duration only.
     if (s >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
     return dropped;
   }
-  const upstream = sumTimes(p[Fact.upstreamResponseTime]);
-  const header = sumTimes(p[Fact.upstreamHeaderTime]);
-  const queued = nonNegative(p[Fact.queueMs]);
-  const rb = s >= 0 ? bucketIndex(LATENCY_BUCKETS, s) : -1;
+  const ut = p[Fact.upstreamResponseTime];
+  let upstream = ut === '' ? NaN : +ut;
+  if (upstream !== upstream) upstream = sumTimes(ut);
+  const ht = p[Fact.upstreamHeaderTime];
+  let header = ht === '' ? NaN : +ht;
+  if (header !== header) header = sumTimes(ht);
+  const qt = p[Fact.queueMs];
+  const queued = qt !== '' && +qt >= 0 ? +qt : NaN;
+  const rb = s >= 0 ? latencyBucket(s) : -1;
   // The usual answered request: total, backend and header times in one bucket and no queue wait.
   // Those four bucket counts take ONE key (COMBINED, expanded at scrape time by expandCombined).
-  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && bucketIndex(LATENCY_BUCKETS, upstream) === rb
-    && bucketIndex(LATENCY_BUCKETS, header) === rb) {
+  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && latencyBucket(upstream) === rb && latencyBucket(header) === rb) {
     try {
       d.incr('gw_request_duration_seconds' + m + COMBINED + rb, 1, 0);
     } catch (e) {
@@ -208,13 +229,15 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
     const t = nonNegative(p[Fact.ttftMs]) / 1000;
     if (t >= 0) dropped += observe(d, 'gw_time_to_first_token_seconds', mb, ms, t);
   }
-  let n = nonNegative(p[Fact.promptTokens]);
+  const pt = p[Fact.promptTokens];
+  let n = pt !== '' && +pt >= 0 ? +pt : NaN;
   try {
     if (n > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', n, 0);
   } catch (e) {
     dropped++;
   }
-  n = nonNegative(p[Fact.completionTokens]);
+  const ct = p[Fact.completionTokens];
+  n = ct !== '' && +ct >= 0 ? +ct : NaN;
   try {
     if (n > 0) d.incr('gw_tokens_total' + m + ',type="completion"', n, 0);
   } catch (e) {
