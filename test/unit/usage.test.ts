@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { feedUsage, newUsageScanner, parseUsageObject, probeUsage, Usage } from '../../njs/src/core/usage';
+import { Usage, usageScanner } from '../../njs/src/core/usage';
+
+const { create: newUsageScanner, feed: feedUsage, parse: parseUsageObject, probe: probeUsage } = usageScanner();
 import { projectRoot } from '../../tools/config';
 
 const dir = join(projectRoot, 'test/fixtures/usage');

@@ -4,7 +4,8 @@
  * applies the returned increments to the `gw_metrics` number zone with atomic `incr`.
  * docs/observability.md#discovery-health-and-metrics lists the same families; a unit test keeps them equal.
  */
-import { bucketIndex, escapeLabel, Family, LATENCY_BUCKETS } from './promText';
+import { Fact } from './endFacts';
+import { escapeLabel, Family, LATENCY_BUCKETS } from './promText';
 
 export const FAMILIES: Family[] = [
   { name: 'gw_build_info', type: 'gauge', help: 'Gateway, nginx and njs versions; always 1.' },
@@ -35,20 +36,9 @@ export const FAMILIES: Family[] = [
     help: 'Age of the newest /v1/models answer fetched from each upstream (absent: never fetched).' },
 ];
 
-/** What the log phase knows about one finished request, as nginx variables (strings). */
-export interface RequestFacts {
-  model: string;
-  keyId: string;
-  errorCode: string;
-  status: string;
-  requestTime: string;
-  upstreamResponseTime: string;
-  upstreamHeaderTime: string;
-  stream: string;
-  queueMs: string;
-  ttftMs: string;
-  promptTokens: string;
-  completionTokens: string;
+/** The one operation the recorder needs from the `gw_metrics` zone (a fake in unit tests). */
+export interface Counters {
+  incr(key: string, delta: number, init: number): number;
 }
 
 /**
@@ -56,12 +46,12 @@ export interface RequestFacts {
  * internal redirects); "-" (no answer) counts as nothing. NaN when there is no number at all.
  */
 export function sumTimes(v: string): number {
-  if (v === '' || v === '-') return NaN;
-  // The usual case, one try: no split (njs 0.8 runs split+trim ~20x slower than Number()).
-  if (v.indexOf(',') < 0 && v.indexOf(':') < 0) {
-    const one = Number(v);
-    return one === one ? one : NaN;
-  }
+  if (v === '') return NaN;
+  // The usual case, one try: unary plus reads it (a list or "-" reads NaN), with no call at all
+  // (njs 0.8 pays for each call; split+trim is ~20x slower than Number()).
+  const one = +v;
+  if (one === one) return one;
+  if (v.indexOf(',') < 0 && v.indexOf(':') < 0) return NaN;
   const parts = v.split(/[,:]/);
   let sum = 0;
   let any = false;
@@ -81,66 +71,177 @@ export function statusClass(status: string): string {
   return c >= '1' && c <= '5' ? c + 'xx' : 'other';
 }
 
-/** Receives each shared-dict key and the amount to add to it. */
-export type AddIncrement = (key: string, delta: number) => void;
-
 function nonNegative(v: string): number {
   if (v === '') return NaN;
-  const n = Number(v);
+  const n = +v;
   return n >= 0 ? n : NaN;
 }
 
 /**
- * Calls add() with the increments for one request; none when it was not an API request (no model
- * was routed and the gateway made no error: /metrics, /health, the model list and the like are not
- * counted). Keys follow promText's seriesKey/bucketKey/sumKey layout, built inline: this runs in
- * every request's log phase, and njs 0.8 pays for each call and each string `+` (docs/benchmarks.md).
+ * The part of a key that counts one observation in bucket i of gw_request_duration_seconds,
+ * gw_upstream_response_duration_seconds and gw_upstream_header_duration_seconds and in bucket 0 of
+ * gw_queue_wait_seconds, for the series' labels: `gw_request_duration_seconds\n<labels>\nB<i>`.
+ * One `incr` instead of four for the usual request; a renderer that does not know it ignores it.
+ */
+const COMBINED = '\nB';
+
+/**
+ * bucketIndex(LATENCY_BUCKETS, v) by halving instead of a walk from the first bound: at most five
+ * comparisons and no loop (njs 0.8 pays ~500 instructions per loop turn). A unit test holds it equal
+ * to bucketIndex; it must change with LATENCY_BUCKETS.
+ */
+export function latencyBucket(v: number): number {
+  if (v <= 0.5) {
+    if (v <= 0.05) return v <= 0.01 ? (v <= 0.005 ? 0 : 1) : v <= 0.025 ? 2 : 3;
+    return v <= 0.1 ? 4 : v <= 0.25 ? 5 : 6;
+  }
+  if (v <= 10) return v <= 1 ? 7 : v <= 2.5 ? 8 : v <= 5 ? 9 : 10;
+  if (v <= 120) return v <= 30 ? 11 : v <= 60 ? 12 : 13;
+  return v <= 300 ? 14 : v <= 900 ? 15 : 16;
+}
+
+/** One histogram observation: its bucket, and its sum unless zero. Returns the failed updates. */
+function observe(d: Counters, family: string, mb: string, ms: string, v: number): number {
+  let dropped = 0;
+  try {
+    d.incr(family + mb + latencyBucket(v), 1, 0);
+  } catch (e) {
+    dropped++;
+  }
+  return dropped + sum(d, family, ms, v);
+}
+
+/** Adds to a histogram's sum; a zero observation adds nothing (an absent sum renders as 0). */
+function sum(d: Counters, family: string, ms: string, v: number): number {
+  if (!(v > 0)) return 0;
+  try {
+    d.incr(family + ms, v, 0);
+  } catch (e) {
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * The stored [key, value] pairs with each COMBINED key replaced by the four bucket keys it stands
+ * for (the renderer adds up equal keys). Run at scrape time, before renderExposition.
+ */
+export function expandCombined(stored: [string, number][]): [string, number][] {
+  const out: [string, number][] = [];
+  for (let i = 0; i < stored.length; i++) {
+    const k = stored[i][0];
+    const at = k.lastIndexOf(COMBINED);
+    if (at < 0 || k.indexOf('gw_request_duration_seconds\n') !== 0) {
+      out.push(stored[i]);
+      continue;
+    }
+    const labels = k.slice('gw_request_duration_seconds'.length, at);
+    const b = '\nb' + k.slice(at + COMBINED.length);
+    const v = stored[i][1];
+    out.push(['gw_request_duration_seconds' + labels + b, v]);
+    out.push(['gw_upstream_response_duration_seconds' + labels + b, v]);
+    out.push(['gw_upstream_header_duration_seconds' + labels + b, v]);
+    out.push(['gw_queue_wait_seconds' + labels + '\nb0', v]);
+  }
+  return out;
+}
+
+/**
+ * Adds one request's counts to `d` (atomic `incr`s); returns how many updates failed (a full zone
+ * refuses new keys: the others still count). Nothing when it was not an API request (no model was
+ * routed and the gateway made no error: /metrics, /health, the model list and the like are not
+ * counted). `p` is the split $gw_end_facts (core/endFacts.ts), `keyId` is $gw_key_id.
+ * Keys follow promText's seriesKey/bucketKey/sumKey layout, built inline with each `incr` in its
+ * own try: this runs in every request's log phase, and njs 0.8 pays for each call, each string `+`
+ * and each object property (docs/benchmarks.md).
  * A zero observation adds nothing to a histogram's sum (an absent sum renders as 0).
  * Labels are bounded by configuration: `model` is a routed (configured) name, never the client's
  * raw string; `key_id` comes from the key store.
  */
-export function requestIncrements(f: RequestFacts, add: AddIncrement): void {
-  const model = f.model;
-  if (model === '' && f.errorCode === '') return;
-  const m = '\nmodel="' + escapeLabel(model) + '"';
-  const st = f.status;
-  const c = st.length === 3 ? st.charAt(0) : '';
-  add('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + escapeLabel(f.keyId) + '"', 1);
-  let s = nonNegative(f.requestTime);
-  if (s >= 0) {
-    add('gw_request_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    if (s > 0) add('gw_request_duration_seconds' + m + '\ns', s);
+export function requestIncrements(p: string[], keyId: string, d: Counters): number {
+  const model = p[Fact.model];
+  if (model === '' && p[Fact.errorCode] === '') return 0;
+  let dropped = 0;
+  // One test for both labels: they rarely need escaping, and each indexOf is a call.
+  const both = model + keyId;
+  const plain = both.indexOf('\\') < 0 && both.indexOf('"') < 0 && both.indexOf('\n') < 0;
+  const m = '\nmodel="' + (plain ? model : escapeLabel(model)) + '"';
+  const mb = m + '\nb';
+  const ms = m + '\ns';
+  const st = p[Fact.status];
+  const c = st.length === 3 ? st[0] : '';
+  try {
+    d.incr('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
+  } catch (e) {
+    dropped++;
   }
-  if (model === '') return;
-  const upstream = sumTimes(f.upstreamResponseTime);
-  if (upstream >= 0) {
-    add('gw_upstream_response_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, upstream), 1);
-    if (upstream > 0) add('gw_upstream_response_duration_seconds' + m + '\ns', upstream);
+  // nonNegative and sumTimes inline for the usual single value (no call); a list takes sumTimes.
+  const rt = p[Fact.requestTime];
+  const s = rt !== '' && +rt >= 0 ? +rt : NaN;
+  if (model === '') {
+    // A refusal before routing: its duration only.
+    if (s >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
+    return dropped;
   }
-  s = sumTimes(f.upstreamHeaderTime);
-  if (s >= 0) {
-    add('gw_upstream_header_duration_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    if (s > 0) add('gw_upstream_header_duration_seconds' + m + '\ns', s);
-  }
-  if (f.stream === '1') {
-    s = nonNegative(f.ttftMs) / 1000;
-    if (s >= 0) {
-      add('gw_time_to_first_token_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-      if (s > 0) add('gw_time_to_first_token_seconds' + m + '\ns', s);
+  const ut = p[Fact.upstreamResponseTime];
+  let upstream = ut === '' ? NaN : +ut;
+  if (upstream !== upstream) upstream = sumTimes(ut);
+  const ht = p[Fact.upstreamHeaderTime];
+  let header = ht === '' ? NaN : +ht;
+  if (header !== header) header = sumTimes(ht);
+  const qt = p[Fact.queueMs];
+  const queued = qt !== '' && +qt >= 0 ? +qt : NaN;
+  const rb = s >= 0 ? latencyBucket(s) : -1;
+  // The usual answered request: total, backend and header times in one bucket and no queue wait.
+  // Those four bucket counts take ONE key (COMBINED, expanded at scrape time by expandCombined).
+  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && latencyBucket(upstream) === rb && latencyBucket(header) === rb) {
+    try {
+      d.incr('gw_request_duration_seconds' + m + COMBINED + rb, 1, 0);
+    } catch (e) {
+      dropped++;
     }
+    // The sums inline (no call): this is the path nearly every request takes.
+    try {
+      if (s > 0) d.incr('gw_request_duration_seconds' + ms, s, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      if (upstream > 0) d.incr('gw_upstream_response_duration_seconds' + ms, upstream, 0);
+    } catch (e) {
+      dropped++;
+    }
+    try {
+      if (header > 0) d.incr('gw_upstream_header_duration_seconds' + ms, header, 0);
+    } catch (e) {
+      dropped++;
+    }
+  } else {
+    if (rb >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
+    if (upstream >= 0) dropped += observe(d, 'gw_upstream_response_duration_seconds', mb, ms, upstream);
+    if (header >= 0) dropped += observe(d, 'gw_upstream_header_duration_seconds', mb, ms, header);
+    // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
+    // those refused before the queue (they would pile up as zero-second waits).
+    if (queued > 0) dropped += observe(d, 'gw_queue_wait_seconds', mb, ms, queued / 1000);
+    else if (upstream >= 0) dropped += observe(d, 'gw_queue_wait_seconds', mb, ms, 0);
   }
-  // A wait is observed for requests that reached a backend or did wait (a queue timeout), not for
-  // those refused before the queue (they would pile up as zero-second waits).
-  const queued = nonNegative(f.queueMs);
-  if (queued > 0) {
-    s = queued / 1000;
-    add('gw_queue_wait_seconds' + m + '\nb' + bucketIndex(LATENCY_BUCKETS, s), 1);
-    add('gw_queue_wait_seconds' + m + '\ns', s);
-  } else if (upstream >= 0) {
-    add('gw_queue_wait_seconds' + m + '\nb0', 1);
+  if (p[Fact.stream] === '1') {
+    const t = nonNegative(p[Fact.ttftMs]) / 1000;
+    if (t >= 0) dropped += observe(d, 'gw_time_to_first_token_seconds', mb, ms, t);
   }
-  s = nonNegative(f.promptTokens);
-  if (s > 0) add('gw_tokens_total' + m + ',type="prompt"', s);
-  s = nonNegative(f.completionTokens);
-  if (s > 0) add('gw_tokens_total' + m + ',type="completion"', s);
+  const pt = p[Fact.promptTokens];
+  let n = pt !== '' && +pt >= 0 ? +pt : NaN;
+  try {
+    if (n > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', n, 0);
+  } catch (e) {
+    dropped++;
+  }
+  const ct = p[Fact.completionTokens];
+  n = ct !== '' && +ct >= 0 ? +ct : NaN;
+  try {
+    if (n > 0) d.incr('gw_tokens_total' + m + ',type="completion"', n, 0);
+  } catch (e) {
+    dropped++;
+  }
+  return dropped;
 }

@@ -6,6 +6,9 @@
  *   <family> \n <label text> \n b<i>    how many observations fell in bucket i (NOT cumulative:
  *                                       one `incr` per observation; rendering accumulates)
  *   <family> \n <label text> \n s       a histogram's sum
+ * core/metrics.ts adds one more part, `\nB<i>` under gw_request_duration_seconds: one key for the
+ * four bucket counts of a request whose times share bucket i (expandCombined turns it back into
+ * `\nb<i>` keys before rendering; a renderer without it ignores the key).
  * The label text is already escaped (`model="a\"b",key_id="k1"`), and an escaped label value can
  * hold no raw newline, so "\n" separates the parts unambiguously.
  */

@@ -10,7 +10,7 @@
  * every key id. Returns: 200 text/plain; version=0.0.4, 404 not_found (not allowed), 500 internal_error.
  */
 import { gwError } from '../core/errors';
-import { FAMILIES } from '../core/metrics';
+import { expandCombined, FAMILIES } from '../core/metrics';
 import { mergeBackendMetrics } from '../core/promMerge';
 import { labelText, renderExposition, Sample } from '../core/promText';
 import { GATEWAY_VERSION } from '../core/version';
@@ -84,7 +84,7 @@ function fetchBackend(upstream: string, addr: string): Promise<{ upstream: strin
 async function render(r: NginxHTTPRequest): Promise<void> {
   const d = metricsDict();
   const stored = d !== undefined ? d.items() as [string, number][] : [];
-  let body = renderExposition(FAMILIES, stored, scrapeSamples(Date.now()));
+  let body = renderExposition(FAMILIES, expandCombined(stored), scrapeSamples(Date.now()));
   if (r.args.backends === '1') {
     const ps: Promise<{ upstream: string; server: string; text: string }>[] = [];
     const ups = Object.keys(routes.upstreams);

@@ -3,8 +3,8 @@
  * core/usageLedger.ts). Every write is an atomic `incr`, so all workers add into the same counters.
  * When the zone is not declared (logging-http.conf not included) recording is a no-op.
  */
-import { EndFacts } from '../core/endFacts';
-import { LedgerField, LedgerFilter, LedgerRow, ledgerIncrements, ledgerKeyTail, ledgerRows, keysOfDay, usageFromVars, utcDay } from '../core/usageLedger';
+import { Fact } from '../core/endFacts';
+import { addToLedger, LedgerFilter, LedgerRow, ledgerRows, keysOfDay } from '../core/usageLedger';
 
 export const USAGE_ZONE = 'gw_usage';
 
@@ -15,19 +15,17 @@ function zone(): NgxSharedDict<number> | null {
 
 /**
  * Adds one finished request to the ledger (log phase; handlers/requestEnd.ts runs it once per
- * request).
+ * request; `p`: split $gw_end_facts). The day is the UTC day of nginx's $msec, the log time, as
+ * a day number (core/usageLedger.ts).
  */
-export function recordUsage(f: EndFacts): void {
-  const model = f.model;
+export function recordUsage(p: string[], keyId: string): void {
+  const model = p[Fact.model];
   if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
   const d = zone();
   if (d === null) return;
-  const usage = usageFromVars(f.promptTokens, f.completionTokens, f.totalTokens);
-  const head = utcDay(Date.now()) + '|';
-  const tail = ledgerKeyTail(f.keyId, model);
-  ledgerIncrements(model, parseInt(f.status, 10), usage, function (field: LedgerField, delta: number) {
-    d.incr(head + field + tail, delta, 0);
-  });
+  let day = (+p[Fact.msec] / 86400) | 0;
+  if (!(day > 0)) day = (Date.now() / 86400000) | 0;
+  addToLedger(d, '' + day, keyId, model, +p[Fact.status], p[Fact.promptTokens], p[Fact.completionTokens], p[Fact.totalTokens]);
 }
 
 export function readUsage(f: LedgerFilter): { rows: LedgerRow[]; capacity: number; free: number } | null {

@@ -21,8 +21,7 @@ export type GwVar =
   | 'gw_prompt_tokens' // usage.prompt_tokens of the response (JSON or final SSE chunk), "" if none (logging-http.conf)
   | 'gw_completion_tokens' // usage.completion_tokens, "" if none
   | 'gw_total_tokens' // usage.total_tokens, "" if none
-  | 'gw_ttft_ms' // SSE only: ms from request start to the first body bytes, "" otherwise
-  | 'gw_usage_done'; // "1" once the log phase added this request to the usage ledger
+  | 'gw_ttft_ms'; // SSE only: ms from request start to the first body bytes, "" otherwise
 
 type VarRequest = Pick<NginxHTTPRequest, 'variables'>;
 
