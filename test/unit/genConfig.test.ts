@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeConfig, parseDuration, renderRoutesConf, renderRoutesModule } from '../../scripts/gen-config.mjs';
 import { modelAllowed } from '../../njs/src/core/access';
-import { resolveModel, RouteTable } from '../../njs/src/core/routes';
+import { resolveModel, RouteTable, upstreamBearer } from '../../njs/src/core/routes';
 
 const base = {
   upstreams: { be_a: { servers: ['127.0.0.1:9001', '127.0.0.1:9002 backup'] } },
@@ -65,6 +65,17 @@ describe('gen-config', () => {
     expect(resolveModel(t, 'org/m-1')).toMatchObject({ ok: true, alias: false });
     expect(resolveModel(t, 'constructor')).toEqual({ ok: false });
     expect(resolveModel(t, '__proto__')).toEqual({ ok: false });
+    // The table is a plain object here (the preloaded one has no prototype): nothing it inherits
+    // resolves as a model, an alias or an upstream with a key.
+    const inherited = Object.getOwnPropertyNames(Object.prototype).concat(['__proto__']);
+    const env = Object.fromEntries(inherited.map((n) => [n, 'leak']));
+    for (const name of inherited) {
+      expect(resolveModel(t, name)).toEqual({ ok: false });
+      expect(upstreamBearer(t, name, env)).toBe('');
+    }
+    // An alias whose name is inherited, pointing at a real model, still resolves (own entries win).
+    const tricky: RouteTable = { models: { m: t.models['org/m-1'] }, aliases: Object.assign(Object.create(null), { constructor: 'm' }), upstreams: t.upstreams };
+    expect(resolveModel(tricky, 'constructor')).toMatchObject({ ok: true, model: 'm', alias: true });
   });
 
   const invalid: [string, unknown, RegExp][] = [

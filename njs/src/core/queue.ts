@@ -67,7 +67,8 @@ export function waitingTotal(d: QueueDict, m: string): number {
   return (h > 0 ? h : 0) + (n > 0 ? n : 0) + (l > 0 ? l : 0);
 }
 
-export type Arrival = { kind: 'slot' } | { kind: 'queued'; ticket: number } | { kind: 'full' };
+/** `seq`: the model's admitted count after this admission, unique for the zone's lifetime (it names the slot's lease). */
+export type Arrival = { kind: 'slot'; seq: number } | { kind: 'queued'; ticket: number } | { kind: 'full' };
 
 /**
  * A new request: a slot at once when nobody waits and one is free; else a ticket if the queue has
@@ -78,8 +79,7 @@ export function arrive(d: QueueDict, m: string, t: Tier, lim: ModelLimits): Arri
   const g = d.get('waiting:' + m);
   const waiting = g !== undefined && g > 0 ? g : 0;
   if (waiting === 0 && tryAcquire(d, m, lim.max_inflight)) {
-    d.incr('admitted:' + m, 1);
-    return { kind: 'slot' };
+    return { kind: 'slot', seq: d.incr('admitted:' + m, 1) };
   }
   if (waiting >= lim.max_queue) {
     d.incr('rejected:' + m, 1);
@@ -107,16 +107,19 @@ export function mayTry(d: QueueDict, m: string, t: Tier, ticket: number, waitedM
   return true;
 }
 
-/** The waiter leaves the queue: with a slot, or without one (timeout). Exactly once per ticket. */
-export function leave(d: QueueDict, m: string, t: Tier, gotSlot: boolean, waitedMs: number): void {
+/**
+ * The waiter leaves the queue: with a slot, or without one (timeout). Exactly once per ticket.
+ * With a slot, returns the model's admitted count after it (as arrive's `seq`); else 0.
+ */
+export function leave(d: QueueDict, m: string, t: Tier, gotSlot: boolean, waitedMs: number): number {
   d.incr('started:' + m + ':' + t, 1);
   d.incr('waiting:' + m, -1);
-  if (gotSlot) {
-    d.incr('admitted:' + m, 1);
-    d.incr('wait_ms:' + m, Math.round(waitedMs));
-  } else {
+  if (!gotSlot) {
     d.incr('timeouts:' + m, 1);
+    return 0;
   }
+  d.incr('wait_ms:' + m, Math.round(waitedMs));
+  return d.incr('admitted:' + m, 1);
 }
 
 /**
@@ -129,7 +132,9 @@ export function release(d: QueueDict, m: string, heldMs: number): void {
   d.incr('done:' + m, 1);
   // EWMA of service time; concurrent updates may drop a sample, which an average can afford.
   const prev = d.get('svc_ms:' + m);
-  d.set('svc_ms:' + m, prev === undefined ? heldMs : Math.round(prev * 0.8 + heldMs * 0.2));
+  // Rounded by arithmetic: Math is built anew in each request's VM the first time code touches it.
+  const avg = prev === undefined ? heldMs : prev * 0.8 + heldMs * 0.2 + 0.5;
+  d.set('svc_ms:' + m, avg - (avg % 1));
 }
 
 /**

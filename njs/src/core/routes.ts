@@ -42,20 +42,21 @@ export interface RouteTable {
 
 export type Resolved = { ok: true; model: string; route: ModelRoute; alias: boolean } | { ok: false };
 
-const own = Object.prototype.hasOwnProperty;
-
 /**
- * The canonical name `name` routes to (itself, or the model its alias names), '' when it routes
- * nowhere. A string, not a result object: routing asks this on every request, and njs 0.8 pays for
- * every object it builds.
+ * An own route of the table: what any object inherits is a function or the prototype itself, never
+ * an object with a string `upstream`, so "constructor" or "__proto__" cannot resolve, and no
+ * Object.prototype.hasOwnProperty is needed (njs builds Object anew in each request's VM the first
+ * time code touches it).
  */
+function isRoute(r: unknown): boolean {
+  return typeof r === 'object' && r !== null && typeof (r as ModelRoute).upstream === 'string';
+}
+
 export function canonicalModel(t: RouteTable, name: string): string {
-  // hasOwnProperty: "constructor" or "__proto__" must not resolve through Object.prototype.
-  if (own.call(t.models, name)) return name;
-  if (own.call(t.aliases, name)) {
-    const canonical = t.aliases[name];
-    if (own.call(t.models, canonical)) return canonical;
-  }
+  if (isRoute(t.models[name])) return name;
+  // Likewise an alias is a string, which nothing inherited is.
+  const canonical = t.aliases[name];
+  if (typeof canonical === 'string' && isRoute(t.models[canonical])) return canonical;
   return '';
 }
 
@@ -82,8 +83,9 @@ export function aliasesByModel(t: RouteTable): { [model: string]: string[] } {
  * gateway.json names an api_key_env that is set (nginx's `env` directive passes it to njs), else "".
  */
 export function upstreamBearer(t: RouteTable, upstream: string, env: { [name: string]: string | undefined }): string {
-  const u = own.call(t.upstreams, upstream) ? t.upstreams[upstream] : undefined;
-  const name = u !== undefined && typeof u.api_key_env === 'string' ? u.api_key_env : '';
+  // Inherited members are functions or the prototype, neither has a string api_key_env.
+  const u = t.upstreams[upstream];
+  const name = typeof u === 'object' && u !== null && typeof u.api_key_env === 'string' ? u.api_key_env : '';
   const key = name !== '' ? env[name] : undefined;
   return typeof key === 'string' && key !== '' ? 'Bearer ' + key : '';
 }

@@ -134,8 +134,7 @@ function routeRequest(r: NginxHTTPRequest): void {
     return;
   }
   const tier = requestTier(r, v, authOff);
-  const leaseId = v.request_id as string;
-  const got = admitNow(model, tier, mr, leaseId);
+  const got = admitNow(model, tier, mr);
   if (got === ADMIT_SLOT) {
     // $gw_queue_ms stays "0", its default (gateway-http.conf).
     v.gw_queue_result = 'slot';
@@ -148,7 +147,7 @@ function routeRequest(r: NginxHTTPRequest): void {
     replyError(r, gwError('queue_full'));
     return;
   }
-  waitForSlot(model, tier, mr, leaseId, got, function (a) {
+  waitForSlot(model, tier, mr, got, function (a) {
     if (a.waitedMs !== 0) v.gw_queue_ms = String(a.waitedMs);
     if (a.ok) {
       v.gw_queue_result = a.waitedMs > 0 ? 'waited' : 'slot';

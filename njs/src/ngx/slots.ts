@@ -61,10 +61,12 @@ export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 
  * that gives the slot back when the request ends. The zones are looked up once, here, and the hook
  * closes over them.
  */
-function hold(d: QueueDict, model: string, leaseMs: number, leaseId: string): void {
+function hold(d: QueueDict, model: string, leaseMs: number, seq: number): void {
   const l = leases();
-  // The lease key: the model, a tab, the request id (model names hold no tab).
-  const key = model + '\t' + leaseId;
+  // The lease key: the model, a tab, the admission's sequence number (model names hold no tab).
+  // The admitted counter only grows while the zones live, so no two slots share a key: a shared
+  // key would let one request's exit delete the other's lease and leak that slot.
+  const key = model + '\t' + seq;
   const t0 = Date.now();
   l.set(key, t0 + leaseMs);
   njs.on('exit', function () {
@@ -80,14 +82,13 @@ export const ADMIT_FULL = -1;
 /**
  * A request arrives at a capped model: ADMIT_SLOT when it took a slot at once (held until the
  * request ends), ADMIT_FULL when the queue is full, else its ticket, for waitForSlot. A number, and
- * no callback, for the common case: this runs on every request to a capped model. `leaseId` is
- * unique per request (its id).
+ * no callback, for the common case: this runs on every request to a capped model.
  */
-export function admitNow(model: string, tier: Tier, lim: AdmitLimits, leaseId: string): number {
+export function admitNow(model: string, tier: Tier, lim: AdmitLimits): number {
   const d = queueDict();
   const a = arrive(d, model, tier, lim);
   if (a.kind === 'slot') {
-    hold(d, model, lim.slot_lease_ms, leaseId);
+    hold(d, model, lim.slot_lease_ms, a.seq);
     return ADMIT_SLOT;
   }
   return a.kind === 'full' ? ADMIT_FULL : a.ticket;
@@ -102,7 +103,7 @@ export function fullRetryAfter(model: string, lim: AdmitLimits): number {
  * The wait of a queued request (admitNow gave it `ticket`), polling for its turn; calls done() once,
  * with a slot held or with the reason there is none.
  */
-export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, leaseId: string, ticket: number, done: (res: AdmitResult) => void): void {
+export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, ticket: number, done: (res: AdmitResult) => void): void {
   const d = queueDict();
   const t0 = Date.now();
   const aging = Math.max(1000, Math.floor(lim.queue_timeout_ms / 2));
@@ -120,8 +121,7 @@ export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, leaseId
     const waited = now - t0;
     const eligible = mayTry(d, model, tier, ticket, waited, aging, now);
     if (eligible && tryAcquire(d, model, lim.max_inflight)) {
-      leave(d, model, tier, true, waited);
-      hold(d, model, lim.slot_lease_ms, leaseId);
+      hold(d, model, lim.slot_lease_ms, leave(d, model, tier, true, waited));
       done({ ok: true, waitedMs: waited });
       return;
     }
