@@ -243,6 +243,21 @@ describe('access log: one schema-valid JSON line per request', () => {
     expect(l.upstream_header_time).toBe('-');
   });
 
+  it('a client that leaves before the response begins is logged as 499 with client_abort true', async () => {
+    const id = rid('gone');
+    const ac = new AbortController();
+    const sent = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: ac.signal, body: chatBody(CHAT),
+      headers: { ...AUTH, 'content-type': 'application/json', 'x-request-id': id, 'x-mock-latency-ms': '1500' },
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    await sent;
+    const l = await line(id);
+    expectCommon(l, id);
+    expect(l).toMatchObject({ status: 499, client_abort: true, prompt_tokens: null });
+  });
+
   it('a client that aborts mid-stream is flagged, and the log line is still written', async () => {
     const id = rid('abort');
     const ac = new AbortController();
