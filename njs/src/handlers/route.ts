@@ -27,7 +27,8 @@ import { bodyUnreadable, readBody } from '../ngx/body';
 import { logFailure, requestLogger } from '../ngx/log';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
-import { ADMIT_FULL, ADMIT_SLOT, admitNow, fullRetryAfter, waitForSlot } from '../ngx/slots';
+import { ADMIT_FULL, ADMIT_SLOT, admitNow } from '../ngx/slots';
+import { fullRetryAfter, waitForSlot } from '../ngx/slotWait';
 import { GwVars, setVarBytes } from '../ngx/vars';
 
 /**

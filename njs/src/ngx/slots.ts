@@ -7,7 +7,7 @@
  * returned exactly once, and a lease whose request vanished (worker crash) is reclaimed by the
  * sweeper (gw.ops.queueSweep) when it expires.
  */
-import { ahead, arrive, leave, mayTry, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, retryAfterSec, Tier, tryAcquire } from '../core/queue';
+import { arrive, ModelLimits, QueueDict, QueueSnapshot, queueSnapshot, release, Tier } from '../core/queue';
 import { missingZone } from '../core/zones';
 
 export function queueDict(): QueueDict {
@@ -61,7 +61,7 @@ export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 
  * that gives the slot back when the request ends. The zones are looked up once, here, and the hook
  * closes over them.
  */
-function hold(d: QueueDict, model: string, leaseMs: number, seq: number): void {
+export function hold(d: QueueDict, model: string, leaseMs: number, seq: number): void {
   const l = leases();
   // The lease key: the model, a tab, the admission's sequence number (model names hold no tab).
   // The admitted counter only grows while the zones live, so no two slots share a key: a shared
@@ -92,48 +92,4 @@ export function admitNow(model: string, tier: Tier, lim: AdmitLimits): number {
     return ADMIT_SLOT;
   }
   return a.kind === 'full' ? ADMIT_FULL : a.ticket;
-}
-
-/** Retry-After (seconds) for a request the full queue turned away. */
-export function fullRetryAfter(model: string, lim: AdmitLimits): number {
-  return retryAfterSec(queueDict(), model, lim);
-}
-
-/**
- * The wait of a queued request (admitNow gave it `ticket`), polling for its turn; calls done() once,
- * with a slot held or with the reason there is none.
- */
-export function waitForSlot(model: string, tier: Tier, lim: AdmitLimits, ticket: number, done: (res: AdmitResult) => void): void {
-  const d = queueDict();
-  const t0 = Date.now();
-  const aging = Math.max(1000, Math.floor(lim.queue_timeout_ms / 2));
-  // A timer callback runs outside the handler's guard(): an exception here must still answer.
-  function attempt(): void {
-    try {
-      step();
-    } catch (e) {
-      ngx.log(ngx.ERR, 'gw: queue wait failed: ' + String(e));
-      done({ ok: false, reason: 'error', retryAfterSec: 1, waitedMs: Date.now() - t0 });
-    }
-  }
-  function step(): void {
-    const now = Date.now();
-    const waited = now - t0;
-    const eligible = mayTry(d, model, tier, ticket, waited, aging, now);
-    if (eligible && tryAcquire(d, model, lim.max_inflight)) {
-      hold(d, model, lim.slot_lease_ms, leave(d, model, tier, true, waited));
-      done({ ok: true, waitedMs: waited });
-      return;
-    }
-    if (waited >= lim.queue_timeout_ms) {
-      leave(d, model, tier, false, waited);
-      done({ ok: false, reason: 'timeout', retryAfterSec: retryAfterSec(d, model, lim), waitedMs: waited });
-      return;
-    }
-    // Waiters within a cap's reach of the head poll often, so each freed slot is taken within
-    // ~5 ms even when several free at once; the rest poll rarely (CPU and njs memory: the callback
-    // form allocates ~0.3 KB per poll, a fresh Promise per poll ~1.9 KB).
-    setTimeout(attempt, eligible || ahead(d, model, tier, ticket) < lim.max_inflight ? 5 : 50);
-  }
-  attempt();
 }
