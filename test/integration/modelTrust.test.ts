@@ -114,6 +114,26 @@ describe('one rule for model, through nginx (issue 13)', () => {
     }
   });
 
+  it('refuses a model no UTF-8 text can hold on every engine: an encoded surrogate (QuickJS decodes it as one), a CESU-8 pair, an unpaired \\ud800 escape', async () => {
+    const send = (body: Buffer) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...auth } });
+    const bodies = [
+      Buffer.concat([Buffer.from('{"messages":[],"model":"model-a'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+      Buffer.concat([Buffer.from('{"messages":[],"model":"model-a'), Buffer.from([0xed, 0xa0, 0x80, 0xed, 0xb0, 0x80]), Buffer.from('"}')]),
+      Buffer.concat([Buffer.from(`{"messages":["${pad}"],"model":"model-a`), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+      Buffer.from('{"messages":[],"model":"model-a\\ud800"}'),
+      Buffer.from(`{"messages":["${pad}"],"model":"model-a\\udc00"}`),
+    ];
+    for (const body of bodies) {
+      const res = await send(body);
+      expect(res.status).toBe(400);
+      expect(['invalid_model', 'invalid_json']).toContain((await res.json()).error.code);
+    }
+    expect(gw.mocks.be_shared.stats.byPath['/v1/chat/completions'] ?? 0).toBe(0);
+    // A paired escape is a real character: read, and (not being a model) not found.
+    const pair = await send(Buffer.from('{"messages":[],"model":"model-a\\ud83d\\ude00"}'));
+    expect(pair.status).toBe(404);
+  });
+
   it('reads a small body the same from its text (r.requestText) as from its bytes: a BOM, invalid UTF-8 elsewhere, a non-ASCII alias', async () => {
     const send = (body: Buffer) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: body as BodyInit, headers: { 'content-type': 'application/json', ...auth } });
     // Invalid UTF-8 outside the model is the backend's to refuse: forwarded (the mock answers 400 itself).

@@ -211,3 +211,29 @@ describe('findModel on bodies that are not objects', () => {
     }
   });
 });
+
+describe('a model no UTF-8 text can hold', () => {
+  const pad = 'x'.repeat(PARSE_WHOLE_MAX);
+  it('an unpaired surrogate escape is refused on both size paths; a pair is read', () => {
+    for (const pre of ['{"model":"m', `{"messages":["${pad}"],"model":"m`]) {
+      for (const esc of ['\\ud800', '\\udc00', '\\ud800x', '\\udc00\\ud800']) {
+        const r = findModel(Buffer.from(pre + esc + '"}'));
+        expect(r.ok).toBe(false);
+        expect(['invalid_model', 'invalid_json']).toContain(!r.ok && r.error);
+      }
+      expect(findModel(Buffer.from(pre + '\\ud83d\\ude00"}'))).toMatchObject({ ok: true, model: 'm\u{1f600}' });
+    }
+  });
+  it("QuickJS's reading of an encoded surrogate (a lone surrogate instead of U+FFFD) sends the body to the byte scanner", () => {
+    const b = Buffer.concat([Buffer.from('{"model":"m'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    // What QuickJS's r.requestText holds for these bytes.
+    const text = '{"model":"m\ud800"}';
+    expect(findModel(b, text)).toMatchObject({ ok: false, error: 'invalid_json' });
+    // A CESU-8 pair, which QuickJS reads as a valid pair.
+    const cesu = Buffer.concat([Buffer.from('{"model":"m'), Buffer.from([0xed, 0xa0, 0x80, 0xed, 0xb0, 0x80]), Buffer.from('"}')]);
+    expect(findModel(cesu, '{"model":"m\u{10000}"}')).toMatchObject({ ok: false, error: 'invalid_json' });
+    // Valid multi-byte text in the model still reads the same from text or bytes.
+    const ok = Buffer.from('{"model":"caf\u00e9-\u{1f600}","messages":["\u4e2d"]}');
+    expect(findModel(ok, ok.toString('utf8'))).toMatchObject({ ok: true, model: 'caf\u00e9-\u{1f600}' });
+  });
+});

@@ -52,3 +52,4 @@ export function validUtf8(b: Bytes, s: number, e: number): boolean {
   }
   return true;
 }
+

@@ -21,6 +21,8 @@ const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBR
 const COMMA = 44, COLON = 58;
 /** Longest model accepted, in UTF-16 units as JSON.parse counts them: names are short. */
 const MODEL_MAX = 1024;
+const NON_ASCII = /[^\x00-\x7f]/;
+const LONE_SURROGATE = 'The "model" parameter is not valid Unicode text (it holds a lone surrogate, e.g. an unpaired \\ud800 escape).';
 /** A key spelling "stream" with every letter escaped (\u0073...) is 36 bytes; longer keys are neither. */
 const ESCAPED_KEY_MAX = 36;
 const LITERAL = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$/;
@@ -75,11 +77,43 @@ function hasEscape(b: Bytes, i: number, q: number): boolean {
 function decodeString(b: Bytes, i: number, q: number): string | null {
   if (!validUtf8(b, i + 1, q)) return null;
   if (!hasEscape(b, i, q)) return b.toString('utf8', i + 1, q);
+  const lit = b.toString('utf8', i, q + 1);
+  if (unpairedEscape(lit)) return null;
   try {
-    return JSON.parse(b.toString('utf8', i, q + 1)) as string;
+    return JSON.parse(lit) as string;
   } catch (e) {
     return null;
   }
+}
+
+/**
+ * Whether a JSON string literal (quotes included) spells a surrogate with a \u escape that is not
+ * half of an escaped pair: njs decodes it as U+FFFD, QuickJS and Python as the lone surrogate, and
+ * no UTF-8 log line holds one. Refused on every engine alike.
+ */
+function unpairedEscape(lit: string): boolean {
+  let high = false;
+  for (let k = 1; k < lit.length - 1; k++) {
+    if (lit.charCodeAt(k) !== BACKSLASH) {
+      if (high) return true;
+      continue;
+    }
+    if (lit.charCodeAt(k + 1) !== 117) {
+      if (high) return true;
+      k++; // \" \\ \n ...: one escaped character
+      continue;
+    }
+    const u = parseInt(lit.slice(k + 2, k + 6), 16);
+    k += 5;
+    if (u >= 0xdc00 && u <= 0xdfff) {
+      if (!high) return true;
+      high = false;
+    } else {
+      if (high) return true;
+      high = u >= 0xd800 && u <= 0xdbff;
+    }
+  }
+  return high;
 }
 
 /** What the key at [i, kq] decodes to, as far as the gateway cares: 'model', 'stream' or ''. */
@@ -253,6 +287,15 @@ export function findModel(b: Bytes, text?: string): ScanResult {
   // Invalid UTF-8 reads as U+FFFD; the scanner checks the model's own bytes, as on larger bodies
   // (invalid UTF-8 elsewhere is the backend's to refuse, on every path).
   if (m.indexOf('\ufffd') >= 0) return scanModel(b);
+  // njs reads invalid UTF-8 and unpaired \u escapes as U+FFFD (above). QuickJS keeps them as
+  // surrogates (and reads a CESU-8 pair as a valid one); only an engine with isWellFormed can hold a
+  // lone surrogate, so only there a non-ASCII model in a body with multi-byte text (t shorter than b)
+  // is read from its bytes, and a lone surrogate (an escape) refused: no UTF-8 log line holds one.
+  const wellFormed = (m as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  if (wellFormed !== undefined) {
+    if (t.length !== b.length && NON_ASCII.test(m)) return scanModel(b);
+    if (!wellFormed.call(m)) return scanFail('invalid_model', LONE_SURROGATE);
+  }
   if (m.length === 0) return scanFail('invalid_model', 'The "model" parameter must be a non-empty string.');
   if (m.length > MODEL_MAX) return scanFail('invalid_model', 'The "model" parameter is too long.');
   return { ok: true, model: m, start: -1, end: -1, stream: o.stream === true };
