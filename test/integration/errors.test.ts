@@ -219,8 +219,10 @@ describe('nginx-made errors are OpenAI JSON too (raw bytes over TCP)', () => {
     expect(head.raw.length).toBe(0);
     const body = await rawRequest(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\n' + H + 'x-request-id: t408-body\r\nContent-Length: 100\r\n\r\n{"mo', { halfClose: false });
     expect(body.raw.length).toBe(0);
-    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
-    expect(lines.find((l) => l.request_id === 't408-body')).toMatchObject({ status: 408 });
+    await eventually(() => {
+      const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+      expect(lines.find((l) => l.request_id === 't408-body')).toMatchObject({ status: 408 });
+    });
   });
 });
 
@@ -235,8 +237,11 @@ describe('the backend receives the path that was authorized and logged', () => {
     const q = await rawRequest(gw.port, proxied('/v1/chat/completions?api-version=1', 'path-query'), { halfClose: false });
     expect(q.status).toBe(200);
     expect(received).toEqual(['/v1/chat/completions', '/v1/chat/completions?api-version=1']);
-    const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
-    expect(lines.find((l) => l.request_id === 'path-plain')).toMatchObject({ uri: '/v1/chat/completions', endpoint: 'chat', status: 200 });
+    // nginx writes the access-log line after the response is sent: wait for it.
+    await eventually(() => {
+      const lines = parseLogLines(readFileSync(join(gw.prefix, 'logs/access.log'), 'utf8'));
+      expect(lines.find((l) => l.request_id === 'path-plain')).toMatchObject({ uri: '/v1/chat/completions', endpoint: 'chat', status: 200 });
+    });
   });
 
   const refused: [string, string][] = [
