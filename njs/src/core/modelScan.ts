@@ -21,7 +21,8 @@ const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBR
 const COMMA = 44, COLON = 58;
 /** Longest model accepted, in UTF-16 units as JSON.parse counts them: names are short. */
 const MODEL_MAX = 1024;
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Anything but printable ASCII (a model with a control character is looked at closer too). */
+const NON_ASCII = /[^ -~]/;
 const LONE_SURROGATE = 'The "model" parameter is not valid Unicode text (it holds a lone surrogate, e.g. an unpaired \\ud800 escape).';
 /** A key spelling "stream" with every letter escaped (\u0073...) is 36 bytes; longer keys are neither. */
 const ESCAPED_KEY_MAX = 36;
