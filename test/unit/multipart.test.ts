@@ -54,6 +54,20 @@ describe('scanMultipartModel', () => {
     const b = form('real', [{ name: 'file', value: tricky, filename: 'x' }, { name: 'model', value: 'w2' }]);
     expect(scanMultipartModel(b, 'real')).toMatchObject({ ok: true, model: 'w2' });
   });
+  it('finds the boundary line past near misses: runs of CR, a prefix of the delimiter, a delimiter cut at the end, a view into a larger buffer', () => {
+    const near = Buffer.concat([Buffer.from('\r\r\r\n\r\n-\r\n--rea\r\n--reaX\r\n--re'), audio.subarray(0, 5000), Buffer.from('\r\n--rea')]);
+    const b = form('real', [{ name: 'file', value: near, filename: 'x' }, { name: 'model', value: 'w3' }, { name: 'file2', value: Buffer.from('\r\n--real'.slice(0, 7)), filename: 'y' }]);
+    const r = scanMultipartModel(b, 'real');
+    expect(r).toMatchObject({ ok: true, model: 'w3' });
+    if (r.ok) expect(b.subarray(r.start, r.end).toString()).toBe('w3');
+    // The same body as a view into a larger buffer (njs hands the body over as one): same answer.
+    const before = Buffer.from('\r\n--real\r\n');
+    const big = Buffer.concat([before, b, Buffer.from('\r\n--real--\r\n')]);
+    const view = big.subarray(before.length, before.length + b.length);
+    expect(scanMultipartModel(view, 'real')).toMatchObject({ ok: true, model: 'w3' });
+    // A body whose closing delimiter never comes is refused, however many near misses it holds.
+    expect(scanMultipartModel(b.subarray(0, b.length - 12), 'real')).toMatchObject({ ok: false, error: 'invalid_multipart' });
+  });
   it('reports missing and empty model', () => {
     expect(scanMultipartModel(form('b', [{ name: 'file', value: audio, filename: 'x' }]), 'b')).toMatchObject({ ok: false, error: 'missing_model' });
     expect(scanMultipartModel(form('b', [{ name: 'model', value: '' }]), 'b')).toMatchObject({ ok: false, error: 'invalid_model' });

@@ -1,7 +1,7 @@
 /**
  * Which reader a body needs (JSON or multipart/form-data) and the "model" form field of a
- * multipart body (/v1/audio/transcriptions and translations). File parts are jumped over with
- * Buffer.indexOf on the boundary, never copied.
+ * multipart body (/v1/audio/transcriptions and translations). File parts are jumped over with a
+ * native search for the boundary line (indexOfAscii), never copied.
  *
  * The rule is the JSON one (docs/model.md): read the field exactly as the backend's form parser
  * (Starlette over python-multipart, what vLLM uses) reads it, or refuse with 400 where parsers could
@@ -97,6 +97,32 @@ export function bodyKind(contentType: string | undefined): BodyKind {
   return { kind: 'multipart', boundary: params['boundary'] };
 }
 
+/**
+ * The native byte search, looked up on first use: QuickJS runs it as memchr; njs searches one byte
+ * several times faster than a string needle (which it compares at every offset).
+ */
+let byteIndexOf: ((this: Uint8Array, value: number, from?: number) => number) | null = null;
+
+/**
+ * Index of the ASCII string `needle` in `b` at or after `from`, or -1: a native search for its
+ * first byte, then the rest compared where that byte is. An audio file part is megabytes of
+ * binary data the boundary line has to be found past.
+ */
+function indexOfAscii(b: Bytes, needle: string, from: number): number {
+  if (byteIndexOf === null) byteIndexOf = Uint8Array.prototype.indexOf;
+  const first = needle.charCodeAt(0);
+  const n = needle.length;
+  const last = b.length - n;
+  for (let i = from; i <= last; i++) {
+    i = byteIndexOf.call(b as unknown as Uint8Array, first, i);
+    if (i < 0 || i > last) return -1;
+    let k = 1;
+    while (k < n && b[i + k] === needle.charCodeAt(k)) k++;
+    if (k === n) return i;
+  }
+  return -1;
+}
+
 /** The form field name of a part's headers, or an error detail (as { error }). */
 function partName(headers: string): { name: string } | { error: string } {
   const lines = headers.length > 0 ? headers.split('\r\n') : [];
@@ -142,11 +168,11 @@ export function scanMultipartModel(b: Bytes, boundary: string): ScanResult {
     // "--" after a delimiter closes the body.
     if (b[after] === 45 && b[after + 1] === 45) break;
     if (b[after] !== 13 || b[after + 1] !== 10) return scanFail('invalid_multipart', 'Malformed multipart delimiter line.');
-    const headersEnd = b.indexOf('\r\n\r\n', after);
+    const headersEnd = indexOfAscii(b, '\r\n\r\n', after);
     if (headersEnd < 0 || headersEnd - after > 8192) return scanFail('invalid_multipart', 'Malformed multipart part headers.');
     const headers = headersEnd > after ? b.toString('utf8', after + 2, headersEnd) : '';
     const valueStart = headersEnd + 4;
-    const valueEnd = b.indexOf('\r\n' + delim, valueStart);
+    const valueEnd = indexOfAscii(b, '\r\n' + delim, valueStart);
     if (valueEnd < 0) return scanFail('invalid_multipart', 'The multipart body ends without a closing boundary.');
     const part = partName(headers);
     if ('error' in part) return scanFail('invalid_multipart', part.error);
