@@ -68,7 +68,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -77,6 +77,23 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
+}
+
+/** Ports this process handed out: the kernel may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port free now and never handed out before by this process: callers take several before they
+ * bind any (gateway, admin API, mocks), and two of them equal is a bind() failure.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const p = await anyFreePort();
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
 }
 
 export function requireBundle(): void {
