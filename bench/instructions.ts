@@ -150,14 +150,18 @@ function callgrindRuntime(rt: NginxRuntime, dir: string): NginxRuntime {
   return { ...rt, bin: wrapper };
 }
 
-/** Instrumentation on or off; callgrind_control exits 0 even when it found no run, so read its words. */
+/** Instrumentation on or off. */
 function instrument(on: boolean, pid: number): void {
-  const out = spawnSync('callgrind_control', ['-i', on ? 'on' : 'off', String(pid)], { encoding: 'utf8' });
-  const text = `${out.stdout}${out.stderr}`;
-  if (out.status !== 0 || !/sending command/.test(text) || /No active callgrind runs/.test(text)) throw new Error(`callgrind_control -i ${on ? 'on' : 'off'} ${pid}: ${text.trim()}`);
+  callgrindControl(['-i', on ? 'on' : 'off'], pid);
 }
 
-/** Sum of the "totals:" lines of the callgrind files of `pid` (events: Ir; "summary:" stays 0 when collection starts off). */
+/** callgrind_control exits 0 even when it found no run, so its words decide. */
+function callgrindControl(args: string[], pid: number): void {
+  const out = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8' });
+  const text = `${out.stdout}${out.stderr}`;
+  if (out.status !== 0 || !/sending command/.test(text) || /No active callgrind runs/.test(text)) throw new Error(`callgrind_control ${args.join(' ')} ${pid}: ${text.trim()}`);
+}
+
 /** The "totals:" of each callgrind file of `pid`, by its "part:" (1 for the first dump, the exit's the last). */
 function partTotals(dir: string, pid: number): Map<number, number> {
   const parts = new Map<number, number>();
@@ -169,15 +173,13 @@ function partTotals(dir: string, pid: number): Map<number, number> {
     const part = Number(/^part: (\d+)/m.exec(text)?.[1] ?? 1);
     if (m) parts.set(part, (parts.get(part) ?? 0) + Number(m[1]));
   }
-  if (parts.size < (idleWindow() ? 2 : 1)) throw new Error(`expected an idle part and a measured part for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
+  if (parts.size < (idleWindow() ? 2 : 1)) throw new Error(`expected ${idleWindow() ? 'an idle part and a measured part' : 'a measured part'} for pid ${pid} in ${dir} (did callgrind_control reach it?): ${seen.join('; ') || readdirSync(dir).join(' ')}`);
   return parts;
 }
 
 /** Writes what was counted so far to its own file and starts counting from zero. */
 function dump(pid: number): void {
-  const out = spawnSync('callgrind_control', ['-d', String(pid)], { encoding: 'utf8' });
-  const text = `${out.stdout}${out.stderr}`;
-  if (out.status !== 0 || /No active callgrind runs/.test(text)) throw new Error(`callgrind_control -d ${pid}: ${text.trim()}`);
+  callgrindControl(['-d'], pid);
 }
 
 /**

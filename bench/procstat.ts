@@ -62,16 +62,21 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
   }
 }
 
-/** Sum of resident memory (MB) of the processes right now. */
-export function rssMb(pids: number[]): number | null {
+/** Sum of one /proc/<pid>/status field (kB) over the processes, in MB; null when /proc cannot tell. */
+function sumStatusMb(pids: number[], field: 'VmRSS' | 'VmHWM'): number | null {
   if (!procAvailable || pids.length === 0) return null;
   let kb = 0;
   for (const p of pids) {
-    const v = statusKb(p, 'VmRSS');
+    const v = statusKb(p, field);
     if (v === null) return null;
     kb += v;
   }
   return kb / 1024;
+}
+
+/** Sum of resident memory (MB) of the processes right now. */
+export function rssMb(pids: number[]): number | null {
+  return sumStatusMb(pids, 'VmRSS');
 }
 
 /** Largest per-process high-water mark of resident memory (MB) since the process started. */
@@ -84,14 +89,7 @@ export function peakRssMb(pids: number[]): number | null {
 
 /** Sum of the processes' resident-memory high-water marks (MB); null when /proc cannot tell. */
 export function peakRssSumMb(pids: number[]): number | null {
-  if (!procAvailable || pids.length === 0) return null;
-  let kb = 0;
-  for (const p of pids) {
-    const v = statusKb(p, 'VmHWM');
-    if (v === null) return null;
-    kb += v;
-  }
-  return kb / 1024;
+  return sumStatusMb(pids, 'VmHWM');
 }
 
 /**
