@@ -14,11 +14,11 @@
  * valgrind; it ships callgrind_control).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NginxRuntime } from '../tools/findNginx';
-import { NGINX_ENV } from '../tools/config';
+import { NGINX_ENV, projectRoot } from '../tools/config';
 import { startNginx } from '../tools/nginx';
 import { freePort } from '../tools/stack';
 import { runLoad } from './load';
@@ -30,6 +30,8 @@ export interface InstructionsProfile {
   variants: string[];
   /** Payload and measured requests per target (warm-up: a tenth, at least 10). */
   cells: { payload: PayloadId; requests: number }[];
+  /** Also count the njs floor (FLOORS: trivial handlers in the gateway's shape) beside plain nginx. */
+  floor?: boolean;
 }
 
 export interface InstructionRow {
@@ -73,6 +75,10 @@ export interface FeatureInstructions {
 }
 
 const FEATURE_DIFFS: { feature: string; plus: string; minus: string }[] = [
+  { feature: 'njs floor: one VM, a js_set, a js_body_filter and a log-phase js_set doing nothing', plus: 'floor-1vm', minus: 'plain' },
+  { feature: 'njs floor: the gateway\'s shape (+ js_content reading the body, internalRedirect, a second VM)', plus: 'floor-2vm', minus: 'plain' },
+  { feature: 'the second VM and the internal redirect alone', plus: 'floor-2vm', minus: 'floor-1vm' },
+  { feature: 'the gateway\'s own work over the njs floor (its code, zones, maps, log line)', plus: 'all', minus: 'floor-2vm' },
   { feature: 'routing (+ the VMs, the njs floor)', plus: 'routing-only', minus: 'plain' },
   { feature: 'API keys + rate limit', plus: 'all', minus: 'no-auth' },
   { feature: 'per-model queue', plus: 'all', minus: 'no-queue' },
@@ -80,6 +86,42 @@ const FEATURE_DIFFS: { feature: string; plus: string; minus: string }[] = [
   { feature: 'HS256 token instead of the API key', plus: 'jwt-hs256', minus: 'all' },
   { feature: 'RS256 token (JWKS) instead of the API key', plus: 'jwt-rs256', minus: 'all' },
 ];
+
+/**
+ * The njs floor: plain nginx's config with bench/njs/floor.js's do-nothing handlers hooked in where the
+ * gateway hooks its own, so what njs's request model costs by itself is counted in the same run.
+ */
+export const FLOORS: { id: string; label: string; location: (upstream: string) => string }[] = [
+  {
+    id: 'floor-1vm',
+    label: 'njs floor: one VM, do-nothing js_set + js_body_filter + log-phase js_set',
+    location: (up) => `location / {\n            if ($floor_auth != ok) { return 500; }\n            js_body_filter floor.filter;\n            proxy_pass http://${up};\n        }`,
+  },
+  {
+    id: 'floor-2vm',
+    label: 'njs floor: the gateway\'s shape (js_set, js_content reading the body + internalRedirect, then js_body_filter + log-phase js_set in a second VM)',
+    location: (up) => `location / {\n            if ($floor_auth != ok) { return 500; }\n            js_content floor.route;\n        }\n        location @floor_upstream {\n            js_body_filter floor.filter;\n            proxy_pass http://${up};\n        }`,
+  },
+];
+
+/** renderPlain's config with one FLOORS shape in the server{} of `upstream`, floor.js copied into `prefix`. */
+export function renderFloor(plainConf: string, prefix: string, rt: NginxRuntime, upstream: string, floor: (typeof FLOORS)[number]): string {
+  copyFileSync(join(projectRoot, 'bench/njs/floor.js'), join(prefix, 'floor.js'));
+  const plainLocation = `location / {\n            proxy_pass http://${upstream};\n        }`;
+  if (!plainConf.includes(plainLocation)) throw new Error(`instructions: the plain config has no location for ${upstream} to hook the njs floor into`);
+  const http = [
+    ...(rt.jsEngine ? [`js_engine ${rt.jsEngine};`] : []),
+    `js_path ${prefix};`,
+    'js_import floor from floor.js;',
+    'js_set $floor_auth floor.auth;',
+    'js_set $floor_end floor.end;',
+    "log_format floor_null '';",
+  ].map((l) => `    ${l}\n`).join('');
+  const conf = plainConf
+    .replace(plainLocation, `access_log /dev/null floor_null if=$floor_end;\n        ${floor.location(upstream)}`)
+    .replace(/^http \{\n/m, (h) => h + http);
+  return (rt.jsModule ? `load_module ${rt.jsModule};\n` : '') + conf;
+}
 
 export function featureInstructions(rows: InstructionRow[]): FeatureInstructions[] {
   const out: FeatureInstructions[] = [];
@@ -235,15 +277,15 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
       const pl = PAYLOADS[cell.payload];
       const body = pl.body();
       let plainIr: number | null = null;
-      // Plain nginx first: the floor every ratio divides by.
-      try {
-        const m = await twice(`plain ${pl.id}`, log, async () => {
+      // Plain nginx first: the floor every ratio divides by; then the njs floor, in the same config.
+      const plainLike = (what: string, render: (prefix: string, ports: Record<string, number>) => string) =>
+        twice(what, log, async () => {
           const port = await freePort();
           const prefix = mkdtempSync(join(tmpdir(), 'gw-bench-plain-cg-'));
           chmodSync(prefix, 0o755);
           const ports: Record<string, number> = {};
           for (const up of Object.keys(fleet.ports)) ports[up] = up === pl.upstream ? port : await freePort();
-          const nginx = await startNginx(vrt, { prefix, conf: singleProcess(renderPlain(prefix, 1, fleet.ports, ports)), host: '127.0.0.1', port, env: NGINX_ENV });
+          const nginx = await startNginx(vrt, { prefix, conf: singleProcess(render(prefix, ports)), host: '127.0.0.1', port, env: NGINX_ENV });
           try {
             return await measure({ pid: nginx.pid, stop: () => nginx.stop(EXIT_GRACE_MS), dir, url: `http://127.0.0.1:${port}`, path: pl.path, body, headers: {}, requests: cell.requests });
           } finally {
@@ -251,11 +293,23 @@ export async function runInstructions(p: InstructionsProfile, rt: NginxRuntime, 
             rmSync(prefix, { recursive: true, force: true });
           }
         });
+      try {
+        const m = await plainLike(`plain ${pl.id}`, (prefix, ports) => renderPlain(prefix, 1, fleet.ports, ports));
         plainIr = m.perRequest;
         report.rows.push({ payload: pl.id, target: 'plain', label: 'plain nginx (proxy_pass only)', requests: cell.requests, instructionsPerRequest: plainIr, vsPlain: 1, windowS: m.windowS, backgroundPerS: m.backgroundPerS });
         log(`instructions ${pl.label}: plain nginx ${Math.round(plainIr)} per request (${m.windowS.toFixed(1)} s window, idle ${Math.round(m.backgroundPerS)}/s subtracted)`);
       } catch (e) {
         report.broken.push(`instructions plain ${pl.id}: ${(e as Error).message}`);
+      }
+      for (const f of p.floor ? FLOORS : []) {
+        try {
+          const m = await plainLike(`${f.id} ${pl.id}`, (prefix, ports) => renderFloor(renderPlain(prefix, 1, fleet.ports, ports), prefix, rt, pl.upstream, f));
+          const ir = m.perRequest;
+          report.rows.push({ payload: pl.id, target: f.id, label: f.label, requests: cell.requests, instructionsPerRequest: ir, vsPlain: plainIr ? ir / plainIr : null, windowS: m.windowS, backgroundPerS: m.backgroundPerS });
+          log(`instructions ${pl.label}: ${f.id} ${Math.round(ir)} per request${plainIr ? ` (${(ir / plainIr).toFixed(1)}x plain)` : ''}`);
+        } catch (e) {
+          report.broken.push(`instructions ${f.id} ${pl.id}: ${(e as Error).message}`);
+        }
       }
       for (const id of p.variants) {
         const v = FEATURE_VARIANTS.find((x) => x.id === id);

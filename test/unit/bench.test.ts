@@ -1,17 +1,20 @@
 // The benchmark's own arithmetic and config edits (bench/), so a broken bench fails here rather than
 // as odd numbers: percentiles, medians across rounds, the ratio regression check, the edits that
 // switch the log hooks off for the feature-cost variants, the plain-nginx template and the PNG.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { renderBlocks } from '../../bench/docs';
-import { featureInstructions, InstructionRow, InstructionsReport } from '../../bench/instructions';
+import { featureInstructions, FLOORS, InstructionRow, InstructionsReport, renderFloor } from '../../bench/instructions';
 import { LoadResult, median, medianResult, percentiles } from '../../bench/load';
 import type { MemoryResult } from '../../bench/memory';
 import { pagePng } from '../../bench/png';
 import { Baseline, BenchReport, compare, CellResult, goals, instructionRegressions, makeBaseline, markdown, regressions } from '../../bench/report';
 import { BACKENDS, LOGS_OFF, PACED, PAYLOADS, PROFILES } from '../../bench/scenarios';
+import { renderPlain } from '../../bench/targets';
+import type { NginxRuntime } from '../../tools/findNginx';
 import { nginxDir, projectRoot, renderNginxConf } from '../../tools/config';
 import { startMockVllm } from '../../tools/mockVllm';
 
@@ -128,6 +131,33 @@ describe('bench instructions: per feature, per build', () => {
     expect(f['jwt-rs256 − all']).toBeUndefined(); // not measured: left out, not zero
     expect(f['all − routing-only − Σ']).toBe(700000 - 250000 - (100000 + 80000 + 280000));
     expect(featureInstructions([irRow('ocr-2m', 'all', 1)])).toEqual([]);
+    const floors = Object.fromEntries(featureInstructions([...chatRows, irRow('chat', 'floor-1vm', 55000), irRow('chat', 'floor-2vm', 70000)]).map((x) => [x.from, x.instructions]));
+    expect(floors['floor-1vm − plain']).toBe(25000);
+    expect(floors['floor-2vm − floor-1vm']).toBe(15000);
+    expect(floors['all − floor-2vm']).toBe(630000);
+  });
+
+  it('the njs floor hooks do-nothing handlers into the plain config, where the gateway hooks its own', () => {
+    const prefix = mkdtempSync(join(tmpdir(), 'gw-floor-'));
+    try {
+      const plain = renderPlain(prefix, 1, { up_chat: 1001, up_ocr: 1002 }, { up_chat: 2001, up_ocr: 2002 });
+      const rt: NginxRuntime = { bin: 'nginx', jsModule: '/m/ngx_http_js_module.so', version: '1.26.3', source: 'provisioned', jsEngine: null, suite: null };
+      const two = renderFloor(plain, prefix, rt, 'up_chat', FLOORS[1]);
+      expect(two.startsWith('load_module /m/ngx_http_js_module.so;\n')).toBe(true);
+      expect(two).toMatch(/http \{\n {4}js_path .*;\n {4}js_import floor from floor\.js;/);
+      expect(two).toContain('js_content floor.route;');
+      expect(two).toContain('location @floor_upstream {\n            js_body_filter floor.filter;\n            proxy_pass http://up_chat;');
+      // The other upstream's server{} stays plain, and the module nginx imports is the one in the repo.
+      expect(two.match(/proxy_pass http:\/\/up_ocr;/g)).toHaveLength(1);
+      expect(readFileSync(join(prefix, 'floor.js'), 'utf8')).toBe(readFileSync(join(projectRoot, 'bench/njs/floor.js'), 'utf8'));
+      const one = renderFloor(plain, prefix, { ...rt, jsModule: null, jsEngine: 'qjs' }, 'up_chat', FLOORS[0]);
+      expect(one).not.toContain('load_module');
+      expect(one).toContain('js_engine qjs;');
+      expect(one).not.toContain('js_content');
+      expect(() => renderFloor(plain, prefix, rt, 'up_missing', FLOORS[0])).toThrow(/no location for up_missing/);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
   });
 
   it('warns past +5 % of the baseline ratio, and not across builds', () => {
