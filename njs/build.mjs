@@ -118,14 +118,28 @@ const parts = [];
 for (const m of Object.keys(EXTERNALS)) parts.push('import ' + externalVar(m) + ' from "' + EXTERNALS[m] + '";');
 const table = [];
 const loaders = [];
+const directVars = [];
+const directLoaders = [];
+// A handler of a `direct` group (one every API request runs) is a top-level variable that its group's
+// loader fills: no unit table, no exports object and no loader call once the group is in the VM.
+const directVar = (h) => '__gw_h_' + h;
 for (const g of Object.keys(groups)) {
   const names = groups[g];
-  const entry = names.map((h) => "import { " + h + " } from './handlers/" + h + "';\n__gw_out." + h + ' = ' + h + ';').join('\n');
-  loaders.push('  if (name === "' + g + '") {\n' + (await bundle(entry, 'group-' + g + '.ts', null)) + '    return __gw_units[name] = __gw_out;\n  }');
+  const isDirect = direct.indexOf(g) >= 0;
+  const entry = names.map((h) => "import { " + h + " } from './handlers/" + h + "';\n" + (isDirect ? directVar(h) : '__gw_out.' + h) + ' = ' + h + ';').join('\n');
+  const code = await bundle(entry, 'group-' + g + '.ts', null);
   // The export's members are created again in every request's VM: one per handler of the groups
   // every request runs (gw.auth), one getter for each other group (gw.ops.metrics).
-  if (direct.indexOf(g) >= 0) for (const h of names) table.push(h + ': function (a, b, c) { return __gw_unit("' + g + '").' + h + '(a, b, c); }');
-  else table.push('get ' + g + '() { return __gw_unit("' + g + '"); }');
+  if (isDirect) {
+    directLoaders.push('  if (name === "' + g + '") {\n' + code + '    return null;\n  }');
+    for (const h of names) {
+      directVars.push(directVar(h) + ' = null');
+      table.push(h + ': function (a, b, c) { if (' + directVar(h) + ' === null) __gw_unit("' + g + '"); return ' + directVar(h) + '(a, b, c); }');
+    }
+  } else {
+    loaders.push('  if (name === "' + g + '") {\n' + code + '    return __gw_units[name] = __gw_out;\n  }');
+    table.push('get ' + g + '() { return __gw_unit("' + g + '"); }');
+  }
 }
 for (const name of Object.keys(cold)) {
   if (groups[name]) throw new Error('njs/handlers.json: "' + name + '" names both a group and a cold module');
@@ -134,7 +148,7 @@ for (const name of Object.keys(cold)) {
 }
 // One top-level function loads every group and cold module, each at most once per VM (per request):
 // the top level is created anew in every VM, so it holds as few functions as it can.
-parts.push('var __gw_units = null;\nfunction __gw_unit(name) {\n  if (__gw_units === null) __gw_units = {};\n  var u = __gw_units[name];\n  if (u !== undefined) return u;\n  var __gw_out = {};\n' + loaders.join('\n') + '\n  throw new Error("gw: no handler group or cold module " + name + " in this bundle (njs/handlers.json)");\n}');
+parts.push('var __gw_units = null' + directVars.map((v) => ', ' + v).join('') + ';\nfunction __gw_unit(name) {\n' + directLoaders.join('\n') + '\n  if (__gw_units === null) __gw_units = {};\n  var u = __gw_units[name];\n  if (u !== undefined) return u;\n  var __gw_out = {};\n' + loaders.join('\n') + '\n  throw new Error("gw: no handler group or cold module " + name + " in this bundle (njs/handlers.json)");\n}');
 // Imports go first in the module; the group loaders above reference them only when called.
 for (const m of BUILTINS) if (usedBuiltins[m]) parts.unshift('import ' + externalVar(m) + ' from "' + m + '";');
 parts.push('export default {\n  ' + table.join(',\n  ') + '\n};\n');
