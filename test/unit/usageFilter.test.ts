@@ -110,10 +110,10 @@ const usageObject = fc.oneof(
   fc.constantFrom('null', '{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}', '{"note":"}","prompt_tokens":1,"completion_tokens":2,"total_tokens":3}', '{"prompt_tokens":1,'),
 );
 const jsonBody = fc.tuple(usageObject, fc.constantFrom('', ',"prompt_logprobs":null', ',"u":1', ',"usage":null', ',"x":"\\"usage"', '\n', '"', '"u', ',"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}'), fc.boolean(), ws).map(
-  ([u, tail, earlier, s]) => '{"id":"x",' + (earlier ? '"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18},' : '') + '"choices":[{"message":{"content":"a } \\"usage\\" b"}}],' + s + '"usage"' + s + ':' + s + u + tail + '}',
+  ([u, tail, earlier, s]) => '{"id":"x",' + (earlier ? '"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18},' : '') + '"choices":[{"message":{"content":"a } \\"usage\\" b ggggggg"}}],' + s + '"usage"' + s + ':' + s + u + tail + '}',
 );
 const sseBody = fc.array(usageObject, { minLength: 1, maxLength: 3 }).map((us) =>
-  us.map((u, i) => 'data: {"id":"x","choices":[' + (i === us.length - 1 ? '' : '{"delta":{"content":"hi"}}') + '],"usage":' + u + '}\n\n').join('') + 'data: [DONE]\n\n');
+  us.map((u, i) => 'data: {"id":"x","choices":[' + (i === us.length - 1 ? '' : '{"delta":{"content":"' + ['hi', 'gggggggg', 'g"usage'][i % 3] + '"},"logprobs":null}') + '],"usage":' + u + '}\n\n').join('') + 'data: [DONE]\n\n');
 const response = fc.record({
   contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/event-stream', 'text/event-stream; charset=utf-8', 'text/plain', undefined),
   body: fc.oneof(jsonBody, sseBody, fc.constant('')),

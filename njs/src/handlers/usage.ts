@@ -13,7 +13,7 @@
  * A client that disconnects mid-stream means this filter never sees `last`: nothing here depends
  * on it; the log phase does the accounting. Never fails the response: errors are logged only.
  */
-import { UsageScanner, UsageScannerApi, usageScanner } from '../core/usage';
+import { UsageScanner, UsageScannerApi, lastUsageKey, usageScanner } from '../core/usage';
 import { errorText } from '../core/logText';
 
 // The state of the response being filtered. njs's own engine gives each request a fresh VM, but
@@ -37,7 +37,8 @@ type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'variables' | 'error'
 export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean; flush?: boolean }): void {
   const last = flags.last;
   // Declared here, not in the blocks below: a block-scoped binding costs njs 0.8 a scope per entry.
-  let at = -1;
+  // -2: this chunk not searched for a `"usage"` key yet.
+  let at = -2;
   let close = -1;
   let o: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null = null;
   let p: unknown;
@@ -123,6 +124,15 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
       }
     }
     if (scanner === null) scanner = { usage: null, capture: null, carry: '' };
+    // Most chunks of a stream hold no `"usage"` key and continue nothing: what the general path does
+    // with one (keep its last bytes if they may start a key split across chunks) without its calls.
+    // The JSON path above has searched this chunk already when it ran (at >= -1).
+    n = buf.length;
+    if (scanner.capture === null && scanner.carry === '' && n >= 6 && (at === -2 ? lastUsageKey(buf) : at) < 0) {
+      q = buf.lastIndexOf(34);
+      if (q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) scanner.carry = buf.toString('utf8', q, n);
+      return;
+    }
     if (api === null) api = usageScanner();
     if (api.feed(scanner, buf) && scanner.usage !== null) {
       v = r.variables;
