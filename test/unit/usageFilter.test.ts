@@ -84,9 +84,9 @@ describe('gw.usage body filter', () => {
 // only where the old code decided the same. Both keep module state across requests (QuickJS reuses
 // its context), so each run feeds them the same sequence of requests, some cut off without `last`.
 type Sent = { bytes: string; last: boolean; flush: boolean | undefined };
-function recordingRequest(contentType: string | undefined) {
+function recordingRequest(contentType: string | undefined, requestTime = '1.500') {
   const sent: Sent[] = [];
-  const variables: Record<string, string | undefined> = { sent_http_content_type: contentType, request_time: '1.5' };
+  const variables: Record<string, string | undefined> = { sent_http_content_type: contentType, request_time: requestTime };
   const r = {
     variables,
     sendBuffer: (b: Buffer, o: { last: boolean; flush?: boolean }) => void sent.push({ bytes: b.toString('hex'), last: o.last, flush: o.flush }),
@@ -119,6 +119,11 @@ const response = fc.record({
   body: fc.oneof(jsonBody, sseBody, fc.constant('')),
   cuts: fc.array(fc.nat(), { maxLength: 4 }),
   ends: fc.constantFrom(true, true, true, false),
+  // $request_time as nginx writes it: seconds with 3 decimals.
+  requestTime: fc.oneof(
+    fc.tuple(fc.nat({ max: 100000000 }), fc.nat({ max: 999 })).map(([s, ms]) => s + '.' + String(ms).padStart(3, '0')),
+    fc.constantFrom('0.000', '0.001', '0.499', '0.500', '0.0005', '', '-'),
+  ),
 });
 
 function chunksOf(body: Buffer, cuts: number[]): Buffer[] {
@@ -143,8 +148,8 @@ describe('gw.usage body filter against its previous version', () => {
         for (const res of responses) {
           const body = Buffer.from(res.body);
           const chunks = chunksOf(body, res.cuts);
-          const a = recordingRequest(res.contentType);
-          const b = recordingRequest(res.contentType);
+          const a = recordingRequest(res.contentType, res.requestTime);
+          const b = recordingRequest(res.contentType, res.requestTime);
           for (const c of chunks) {
             now.usage(a.r, c, { last: false });
             before.usage(b.r, c, { last: false });
@@ -182,5 +187,25 @@ describe('gw.usage body filter against its previous version', () => {
         expect(a.variables.gw_total_tokens).toBe(u.indexOf('"total_tokens":13') >= 0 ? '13' : '19');
       }
     }
+  });
+});
+
+describe('gw_ttft_ms', () => {
+  it('is Math.round of $request_time in ms for every value nginx can write up to 10^5 s', () => {
+    // The filter's arithmetic for every millisecond count below 10^6 (a mismatch runs the filter,
+    // which then fails), then the filter itself on a sweep of larger ones.
+    const check = (s: string) => {
+      const g = recordingRequest('text/event-stream', s);
+      usage(g.r, Buffer.from('data: {}\n\n'), { last: true });
+      expect(g.variables.gw_ttft_ms).toBe(String(Math.round(+s * 1000)));
+    };
+    for (let ms = 0; ms < 1000000; ms += 1) {
+      const s = Math.floor(ms / 1000) + '.' + String(ms % 1000).padStart(3, '0');
+      const n = +s * 1000 + 0.5;
+      if (n - (n % 1) !== Math.round(+s * 1000)) check(s);
+    }
+    for (let ms = 1000000; ms < 100000000000; ms += 999983) check(Math.floor(ms / 1000) + '.' + String(ms % 1000).padStart(3, '0'));
+    check('0.000');
+    check('0.499');
   });
 });

@@ -76,7 +76,13 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
       firstSeen = true;
       ct = r.variables.request_time;
       n = ct ? +ct : NaN;
-      if (n >= 0) r.variables.gw_ttft_ms = '' + Math.round(n * 1000);
+      // Math.round without touching Math (a built-in's first use in a VM costs njs 0.8 a few
+      // thousand instructions): $request_time is seconds with 3 decimals, so n * 1000 is within a
+      // rounding error of a whole number and floor(x + 0.5), i.e. y - y % 1, is that number.
+      if (n >= 0) {
+        n = n * 1000 + 0.5;
+        r.variables.gw_ttft_ms = '' + (n - n % 1);
+      }
     }
     buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (scanner === null && !sse) {
