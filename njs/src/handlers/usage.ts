@@ -101,14 +101,15 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
           o = null;
         }
       }
-      // Plain non-negative integers only (core/usage.ts parseUsageObject covers the rest: a
-      // fraction, a missing field, a derived total).
+      // Plain non-negative integers below 2^31 only, which `(x | 0) === x` tells in one step for
+      // any value (core/usage.ts parseUsageObject covers the rest, with the same result for a
+      // larger count: a fraction, a missing field, a derived total).
       if (o !== null) {
         p = o.prompt_tokens;
         c = o.completion_tokens;
         t = o.total_tokens;
-        if (typeof p === 'number' && typeof c === 'number' && typeof t === 'number' && p >= 0 && c >= 0 && t >= 0
-          && p % 1 === 0 && c % 1 === 0 && t % 1 === 0 && t !== Infinity) {
+        if (((p as number) | 0) === p && ((c as number) | 0) === c && ((t as number) | 0) === t && (p as number) >= 0
+          && (c as number) >= 0 && (t as number) >= 0) {
           v = r.variables;
           v.gw_prompt_tokens = '' + p;
           v.gw_completion_tokens = '' + c;
@@ -117,9 +118,9 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
           // chunks, i.e. a last quote within the final 6 bytes followed by nothing or by `u`. Up
           // to `close` every quote ends a key or a string of the object just read, so it is
           // followed by `:`, `,`, `]` or `}`: only the bytes after `close` can hold one (a JSON
-          // answer ends `28}}`).
+          // answer ends `28}}`, nothing to look at then).
           n = buf.length;
-          if (close < n - 1) {
+          if (close < n - 2 || (close === n - 2 && buf[n - 1] !== 125 /* } */)) {
             q = buf.lastIndexOf(34);
             if (q > close && q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) {
               scanner = { usage: { prompt: p, completion: c, total: t }, capture: null, carry: buf.toString('utf8', q, n) };
