@@ -36,6 +36,19 @@ type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'variables' | 'error'
 
 export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean; flush?: boolean }): void {
   const last = flags.last;
+  // Both flags explicitly: QuickJS reads an absent `flush` as false and then holds SSE back until the
+  // end, where the njs engine keeps the buffer's own flush flag. Flushing every chunk is what a
+  // streamed answer needs; a buffered one arrives in few, large chunks. The engine's own flags
+  // object carries `last` already: adding `flush` to it costs less than an options object.
+  flags.flush = true;
+  r.sendBuffer(data, flags);
+  // The usual end of a response: the empty last chunk of the request the earlier chunks came from.
+  // The next chunk, of whatever request, starts afresh (an engine that reused one `r` object across
+  // requests could not carry this one's state over).
+  if (last && r === owner && data.length === 0) {
+    owner = null;
+    return;
+  }
   // Declared here, not in the blocks below: a block-scoped binding costs njs 0.8 a scope per entry.
   // -2: this chunk not searched for a `"usage"` key yet.
   let at = -2;
@@ -49,12 +62,6 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
   let q = -1;
   let ct: string | undefined;
   let buf: Buffer;
-  // Both flags explicitly: QuickJS reads an absent `flush` as false and then holds SSE back until the
-  // end, where the njs engine keeps the buffer's own flush flag. Flushing every chunk is what a
-  // streamed answer needs; a buffered one arrives in few, large chunks. The engine's own flags
-  // object carries `last` already: adding `flush` to it costs less than an options object.
-  flags.flush = true;
-  r.sendBuffer(data, flags);
   try {
     if (r !== owner) {
       owner = r;
@@ -68,8 +75,6 @@ export function usage(r: FilterRequest, data: Buffer | string, flags: { last: bo
       // answer says it for sure.
       if (sse) r.variables.gw_stream = '1';
     }
-    // The response is over: the next chunk, of whatever request, starts afresh (an engine that
-    // reused one `r` object across requests could not carry this one's state over).
     if (last) owner = null;
     if (data.length === 0) return;
     if (sse && !firstSeen) {
