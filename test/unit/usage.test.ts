@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Usage, usageScanner } from '../../njs/src/core/usage';
+import { lastUsageKey, Usage, usageScanner } from '../../njs/src/core/usage';
 
 const { create: newUsageScanner, feed: feedUsage, parse: parseUsageObject, probe: probeUsage } = usageScanner();
 import { projectRoot } from '../../tools/config';
@@ -147,5 +148,18 @@ describe('feedUsage fast path', () => {
     expect(scan([Buffer.from('{"usage":{"prompt_tokens":2.7,"completion_tokens":1}}')])).toEqual({ prompt: 2, completion: 1, total: 3 });
     expect(scan([Buffer.from('{"usage":{"prompt_tokens":-1}}')])).toBeNull();
     expect(scan([Buffer.from('{"usage":{"prompt_tokens":1e999}}')])).toBeNull();
+  });
+});
+
+describe('lastUsageKey', () => {
+  it('finds what buf.lastIndexOf(\'"usage"\') finds, in any bytes and however many `g`s come after the key', () => {
+    const piece = fc.constantFrom('"usage"', '"usage', 'usage"', 'g', 'gg', '"u', 'sag', 'e"', '"', 'x', 'logprobs', 'ggggggg', '\u00e9g');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }), fc.uint8Array({ maxLength: 8 }), (parts, noise) => {
+        const buf = Buffer.concat([Buffer.from(noise), Buffer.from(parts.join(''))]);
+        expect(lastUsageKey(buf)).toBe(buf.lastIndexOf('"usage"'));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

@@ -13,7 +13,7 @@
  * A client that disconnects mid-stream means this filter never sees `last`: nothing here depends
  * on it; the log phase does the accounting. Never fails the response: errors are logged only.
  */
-import { UsageScanner, UsageScannerApi, usageScanner } from '../core/usage';
+import { UsageScanner, UsageScannerApi, lastUsageKey, usageScanner } from '../core/usage';
 import { errorText } from '../core/logText';
 
 // The state of the response being filtered. njs's own engine gives each request a fresh VM, but
@@ -32,92 +32,128 @@ let api: UsageScannerApi | null = null;
 let sse = false;
 let firstSeen = false;
 
-// The two option objects sendBuffer is called with, made once per VM instead of once per chunk.
-const LAST = { last: true, flush: true };
-const FLUSH = { last: false, flush: true };
-
 type FilterRequest = Pick<NginxHTTPRequest, 'sendBuffer' | 'variables' | 'error'>;
 
-/**
- * The usual JSON answer in few native calls: the chunk's last `"usage":{` opens a flat object that
- * closes in the chunk. JSON.parse of the text up to the first `}` succeeds only when that `}`
- * closes the usage object itself (a nested object or a `}` inside a string leaves it unbalanced),
- * so anything else throws and goes to the general path. Writes the token js_vars and returns true
- * when it took the chunk.
- */
-function fastUsage(r: FilterRequest, buf: Buffer): boolean {
-  const at = buf.lastIndexOf('"usage"');
-  if (at < 0 || buf[at + 7] !== 58 /* : */ || buf[at + 8] !== 123 /* { */) return false;
-  const close = buf.indexOf(125 /* } */, at + 9);
-  if (close < 0 || close > at + 2048) return false;
-  let o: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
-  try {
-    o = JSON.parse(buf.toString('utf8', at + 8, close + 1));
-  } catch (e) {
-    return false;
-  }
-  // Plain non-negative integers only (core/usage.ts parseUsageObject covers the rest: a fraction,
-  // a missing field, a derived total).
-  const p = o.prompt_tokens;
-  const c = o.completion_tokens;
-  const t = o.total_tokens;
-  if (typeof p !== 'number' || typeof c !== 'number' || typeof t !== 'number' || !(p >= 0 && c >= 0 && t >= 0)
-    || p % 1 !== 0 || c % 1 !== 0 || t % 1 !== 0 || t === Infinity) return false;
-  const v = r.variables;
-  v.gw_prompt_tokens = '' + p;
-  v.gw_completion_tokens = '' + c;
-  v.gw_total_tokens = '' + t;
-  // As the general path: keep the tail if it may begin a `"usage"` key split across chunks, i.e. a
-  // last quote within the final 6 bytes followed by nothing or by `u` (a JSON answer ends `28}}`).
-  const n = buf.length;
-  const q = buf.lastIndexOf(34);
-  if (q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) {
-    scanner = { usage: { prompt: p, completion: c, total: t }, capture: null, carry: buf.toString('utf8', q, n) };
-  }
-  return true;
-}
-
-export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean }): void {
+export function usage(r: FilterRequest, data: Buffer | string, flags: { last: boolean; flush?: boolean }): void {
+  const last = flags.last;
   // Both flags explicitly: QuickJS reads an absent `flush` as false and then holds SSE back until the
   // end, where the njs engine keeps the buffer's own flush flag. Flushing every chunk is what a
-  // streamed answer needs; a buffered one arrives in few, large chunks.
-  r.sendBuffer(data, flags.last ? LAST : FLUSH);
+  // streamed answer needs; a buffered one arrives in few, large chunks. The engine's own flags
+  // object carries `last` already: adding `flush` to it costs less than an options object.
+  flags.flush = true;
+  r.sendBuffer(data, flags);
+  // The usual end of a response: the empty last chunk of the request the earlier chunks came from.
+  // The next chunk, of whatever request, starts afresh (an engine that reused one `r` object across
+  // requests could not carry this one's state over).
+  if (last && r === owner && data.length === 0) {
+    owner = null;
+    return;
+  }
+  // Declared here, not in the blocks below: a block-scoped binding costs njs 0.8 a scope per entry.
+  // -2: this chunk not searched for a `"usage"` key yet.
+  let at = -2;
+  let close = -1;
+  let o: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null = null;
+  let p: unknown;
+  let c: unknown;
+  let t: unknown;
+  // r.variables, fetched once per call (each fetch costs njs 0.8 a few hundred instructions).
+  let v: NginxHTTPRequest['variables'] | null = null;
+  let n = 0;
+  let q = -1;
+  let ct: string | undefined;
+  let buf: Buffer;
   try {
     if (r !== owner) {
       owner = r;
       scanner = null;
       firstSeen = false;
       // $sent_http_content_type: the response's Content-Type as a variable read (r.headersOut
-      // costs several times more in njs 0.8).
-      const ct = r.variables.sent_http_content_type;
-      sse = typeof ct === 'string' && ct.indexOf('text/event-stream') >= 0;
+      // costs more in njs 0.8). The usual JSON type is told apart without a search.
+      v = r.variables;
+      ct = v.sent_http_content_type;
+      sse = typeof ct === 'string' && ct !== 'application/json' && ct.indexOf('text/event-stream') >= 0;
       // The route reads "stream" only after the model in large bodies (core/modelScan.ts): an SSE
       // answer says it for sure.
-      if (sse) r.variables.gw_stream = '1';
+      if (sse) v.gw_stream = '1';
     }
-    // The response is over: the next chunk, of whatever request, starts afresh (an engine that
-    // reused one `r` object across requests could not carry this one's state over).
-    if (flags.last) owner = null;
+    if (last) owner = null;
     if (data.length === 0) return;
     if (sse && !firstSeen) {
       firstSeen = true;
-      const rt = r.variables.request_time;
-      const t = rt ? +rt : NaN;
-      if (t >= 0) r.variables.gw_ttft_ms = '' + Math.round(t * 1000);
+      if (v === null) v = r.variables;
+      ct = v.request_time;
+      n = ct ? +ct : NaN;
+      // Math.round without touching Math (a built-in's first use in a VM costs njs 0.8 a few
+      // thousand instructions): $request_time is seconds with 3 decimals, so n * 1000 is within a
+      // rounding error of a whole number and floor(x + 0.5), i.e. y - y % 1, is that number.
+      if (n >= 0) {
+        n = n * 1000 + 0.5;
+        v.gw_ttft_ms = '' + (n - n % 1);
+      }
     }
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    if (scanner === null) {
-      // An SSE event rarely holds the usage; the general path's own fast check covers the one that does.
-      if (!sse && fastUsage(r, buf)) return;
-      scanner = { usage: null, capture: null, carry: '' };
+    buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (scanner === null && !sse) {
+      // The usual JSON answer in few native calls: the chunk's last `"usage":{` opens a flat object
+      // that closes in the chunk. JSON.parse of the text up to the first `}` succeeds only when that
+      // `}` closes the usage object itself (a nested object or a `}` inside a string leaves it
+      // unbalanced), so anything else throws and goes to the general path below. An SSE event
+      // rarely holds the usage; the general path's own fast check covers the one that does.
+      // (A byte-by-byte reader of the usual object costs more than this decode and parse in njs.)
+      at = buf.lastIndexOf('"usage"');
+      if (at >= 0 && buf[at + 7] === 58 /* : */ && buf[at + 8] === 123 /* { */) close = buf.indexOf(125 /* } */, at + 9);
+      if (close > at && close <= at + 2048) {
+        try {
+          o = JSON.parse(buf.toString('utf8', at + 8, close + 1));
+        } catch (e) {
+          o = null;
+        }
+      }
+      // Plain non-negative integers below 2^31 only, which `(x | 0) === x` tells in one step for
+      // any value (core/usage.ts parseUsageObject covers the rest, with the same result for a
+      // larger count: a fraction, a missing field, a derived total).
+      if (o !== null) {
+        p = o.prompt_tokens;
+        c = o.completion_tokens;
+        t = o.total_tokens;
+        if (((p as number) | 0) === p && ((c as number) | 0) === c && ((t as number) | 0) === t && (p as number) >= 0
+          && (c as number) >= 0 && (t as number) >= 0) {
+          if (v === null) v = r.variables;
+          v.gw_prompt_tokens = '' + p;
+          v.gw_completion_tokens = '' + c;
+          v.gw_total_tokens = '' + t;
+          // As the general path: keep the tail if it may begin a `"usage"` key split across
+          // chunks, i.e. a last quote within the final 6 bytes followed by nothing or by `u`. Up
+          // to `close` every quote ends a key or a string of the object just read, so it is
+          // followed by `:`, `,`, `]` or `}`: only the bytes after `close` can hold one (a JSON
+          // answer ends `28}}`, nothing to look at then).
+          n = buf.length;
+          if (close < n - 2 || (close === n - 2 && buf[n - 1] !== 125 /* } */)) {
+            q = buf.lastIndexOf(34);
+            if (q > close && q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) {
+              scanner = { usage: { prompt: p, completion: c, total: t }, capture: null, carry: buf.toString('utf8', q, n) };
+            }
+          }
+          return;
+        }
+      }
+    }
+    if (scanner === null) scanner = { usage: null, capture: null, carry: '' };
+    // Most chunks of a stream hold no `"usage"` key and continue nothing: what the general path does
+    // with one (keep its last bytes if they may start a key split across chunks) without its calls.
+    // The JSON path above has searched this chunk already when it ran (at >= -1).
+    n = buf.length;
+    if (scanner.capture === null && scanner.carry === '' && n >= 6 && (at === -2 ? lastUsageKey(buf) : at) < 0) {
+      q = buf.lastIndexOf(34);
+      if (q > n - 7 && (q === n - 1 || buf[q + 1] === 117 /* u */)) scanner.carry = buf.toString('utf8', q, n);
+      return;
     }
     if (api === null) api = usageScanner();
     if (api.feed(scanner, buf) && scanner.usage !== null) {
-      const u = scanner.usage;
-      const v = r.variables;
-      v.gw_prompt_tokens = '' + u.prompt;
-      v.gw_completion_tokens = '' + u.completion;
-      v.gw_total_tokens = '' + u.total;
+      if (v === null) v = r.variables;
+      v.gw_prompt_tokens = '' + scanner.usage.prompt;
+      v.gw_completion_tokens = '' + scanner.usage.completion;
+      v.gw_total_tokens = '' + scanner.usage.total;
     }
   } catch (e) {
     r.error('gw: usage failed: ' + errorText(e));
