@@ -10,7 +10,7 @@ const line = (model: string, errorCode = '') =>
 describe('$gw_end_facts', () => {
   it('is the map logging-http.conf declares, field for field in END_FACTS order', () => {
     const conf = readFileSync(join(projectRoot, 'nginx/logging-http.conf'), 'utf8');
-    const m = /map \$status \$gw_end_facts \{\s*default "([^"]+)";/.exec(conf);
+    const m = /map "" \$gw_end_facts \{\s*default "([^"]+)";/.exec(conf);
     expect(m).not.toBeNull();
     expect((m as RegExpExecArray)[1].split('|')).toEqual(END_FACTS.map((f) => '$' + f));
   });
