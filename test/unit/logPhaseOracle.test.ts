@@ -4,29 +4,58 @@
  * The log phase's recorders (core/metrics.ts requestIncrements, core/usageLedger.ts addToLedger)
  * against the implementations they replaced, kept here as the oracle: for random traffic both write
  * the same keys with the same values to the gw_metrics and gw_usage zones, so /metrics and
- * /admin/usage cannot tell them apart. The current ones read $gw_end_facts with the gw_end_plain
- * field (logging-http.conf's regex map, taken from the file and run here), the oracle the fields it
- * knew.
+ * /admin/usage cannot tell them apart. The current ones read $gw_end_facts with the gw_end_requests
+ * field (logging-http.conf's maps, read from the file and evaluated here as nginx does), the oracle
+ * the fields it knew.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { END_FACTS, Fact } from '../../njs/src/core/endFacts';
-import { latencyBucket, requestIncrements, sumTimes } from '../../njs/src/core/metrics';
+import { latencyBucket, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
 import { escapeLabel } from '../../njs/src/core/promText';
 import { addToLedger } from '../../njs/src/core/usageLedger';
 import { projectRoot } from '../../tools/config';
 
 interface Counters { incr(key: string, delta: number, init: number): number }
 
-/** The regex of `map "$gw_model$gw_key_id" $gw_end_plain` as nginx reads it (its quoted-string escapes undone). */
-function plainMapRegex(): RegExp {
-  const conf = readFileSync(join(projectRoot, 'nginx/logging-http.conf'), 'utf8');
-  const m = /map "\$gw_model\$gw_key_id" \$gw_end_plain \{\s*"~((?:[^"\\]|\\.)*)"\s+0;\s*default\s+1;\s*\}/.exec(conf);
-  if (m === null) throw new Error('no gw_end_plain map in logging-http.conf');
-  const src = m[1].replace(/\\(["'\\tnr])/g, (_s, c: string) => ({ t: '\t', n: '\n', r: '\r' } as Record<string, string>)[c] ?? c);
-  return new RegExp(src);
+/** nginx's quoted-string escapes undone (ngx_conf_file.c: \" \' \\ \t \r \n). */
+function unquote(t: string): string {
+  if (t[0] !== '"') return t;
+  return t.slice(1, -1).replace(/\\(["'\\tnr])/g, (_s, c: string) => ({ t: '\t', n: '\n', r: '\r' } as Record<string, string>)[c] ?? c);
+}
+
+/**
+ * The `map` blocks of logging-http.conf as nginx evaluates them: exact keys first, then the regexes
+ * in order (their captures usable as ${1}), then default; values and sources may name variables.
+ */
+function confMaps(): (name: string, vars: Record<string, string>) => string {
+  const conf = readFileSync(join(projectRoot, 'nginx/logging-http.conf'), 'utf8').replace(/#.*$/gm, '');
+  const maps: Record<string, { source: string; entries: [string, string][] }> = {};
+  const block = /map\s+("(?:[^"\\]|\\.)*"|\S+)\s+\$(\w+)\s*\{([\s\S]*?)\n\}/g;
+  for (let b = block.exec(conf); b !== null; b = block.exec(conf)) {
+    const tokens = b[3].match(/"(?:[^"\\]|\\.)*"|[^\s;]+|;/g) ?? [];
+    const entries: [string, string][] = [];
+    for (let i = 0; i + 2 < tokens.length + 1; i += 3) entries.push([unquote(tokens[i]), unquote(tokens[i + 1])]);
+    maps[b[2]] = { source: unquote(b[1]), entries };
+  }
+  const evalMap = (name: string, vars: Record<string, string>): string => {
+    const m = maps[name];
+    if (m === undefined) throw new Error('no map $' + name + ' in logging-http.conf');
+    const expand = (t: string, caps: string[]): string => t.replace(/\$\{?(\w+)\}?/g, (_s, v: string) =>
+      /^\d+$/.test(v) ? caps[+v] ?? '' : v in vars ? vars[v] : maps[v] !== undefined ? evalMap(v, vars) : '');
+    const src = expand(m.source, []);
+    for (const [k, v] of m.entries) if (k[0] !== '~' && k !== 'default' && k === src) return expand(v, []);
+    for (const [k, v] of m.entries) {
+      if (k[0] !== '~') continue;
+      const hit = new RegExp(k.slice(1)).exec(src);
+      if (hit !== null) return expand(v, Array.from(hit));
+    }
+    for (const [k, v] of m.entries) if (k === 'default') return expand(v, []);
+    return '';
+  };
+  return evalMap;
 }
 
 // ---- the oracle: the previous implementations, verbatim but for the facts they read ----------
@@ -188,13 +217,12 @@ function zone(z: Record<string, number>, full: boolean): Counters {
   };
 }
 
-const RE = plainMapRegex();
+const nginxMap = confMaps();
 
-/** The two fact lines nginx would give for one request: today's (with gw_end_plain) and the oracle's. */
+/** The two fact lines nginx would give for one request: today's (with gw_end_requests) and the oracle's. */
 function lines(v: Record<string, string>): { now: string[]; old: string[] } {
-  const plain = RE.test(v.gw_model + v.gw_key_id) ? '0' : '1';
-  const now = END_FACTS.map((n) => (n === 'gw_end_plain' ? plain : v[n]));
-  const old = END_FACTS.filter((n) => n !== 'gw_end_plain').map((n) => v[n]);
+  const now = END_FACTS.map((n) => (n === 'gw_end_requests' ? nginxMap('gw_end_requests', v) : v[n]));
+  const old = END_FACTS.filter((n) => n !== 'gw_end_requests').map((n) => v[n]);
   return { now, old };
 }
 
@@ -216,12 +244,20 @@ const request = fc.record({
 });
 
 describe('log phase recorders against the implementations they replaced', () => {
-  it('the gw_end_plain regex flags exactly the labels with \\, ", a newline or |', () => {
-    for (const s of ['', 'm', 'Qwen/Qwen2.5-1.5B-Instruct', 'team-a.b_c', 'jwt:x', 'é', 'a b']) expect(RE.test(s)).toBe(false);
-    for (const s of ['a|b', 'a"b', 'a\\b', 'a\nb', '|', '"', '\\', '\n']) expect(RE.test(s)).toBe(true);
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 12 }), (s) => {
-      expect(RE.test(s)).toBe(/[|"\\\n]/.test(s));
-    }), { seed: 2101, numRuns: 3000 });
+  it('gw_end_requests: the requests key njs would build, or "" when a label holds \\, ", a newline or |', () => {
+    const key = (model: string, keyId: string, status: string) =>
+      'gw_requests_total\nmodel="' + model + '",status_class="' + statusClass(status) + '",key_id="' + keyId + '"';
+    const vars = (model: string, keyId: string, status: string) => ({ gw_model: model, gw_key_id: keyId, status });
+    expect(nginxMap('gw_end_requests', vars('Qwen/Qwen2.5-1.5B-Instruct', 'team-a', '200'))).toBe(key('Qwen/Qwen2.5-1.5B-Instruct', 'team-a', '200'));
+    for (const s of ['a|b', 'a"b', 'a\\b', 'a\nb', '|', '"', '\\', '\n']) {
+      expect(nginxMap('gw_end_requests', vars(s, '', '200'))).toBe('');
+      expect(nginxMap('gw_end_requests', vars('m', s, '200'))).toBe('');
+    }
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.oneof(fc.integer({ min: 0, max: 999 }).map(String), fc.constantFrom('', '2000', 'x')), (model, keyId, status) => {
+        const plain = !/[|"\\\n]/.test(model + keyId);
+        expect(nginxMap('gw_end_requests', vars(model, keyId, status))).toBe(plain ? key(model, keyId, status) : '');
+      }), { seed: 2101, numRuns: 3000 });
   });
 
   it('metrics: the same keys and values in gw_metrics, a full zone drops the same updates', () => {
@@ -254,7 +290,7 @@ describe('log phase recorders against the implementations they replaced', () => 
   });
 
   it('the facts this test lays out are the ones the recorders read', () => {
-    expect(END_FACTS[Fact.plain]).toBe('gw_end_plain');
+    expect(END_FACTS[Fact.requestsKey]).toBe('gw_end_requests');
     expect(Object.keys(OLD)).toHaveLength(Fact.count - 1);
     expect(sumTimes('0.010')).toBeCloseTo(0.01);
     expect(escapeLabel('a"b')).toBe('a\\"b');

@@ -162,15 +162,12 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   const model = p[Fact.model];
   if (model === '' && p[Fact.errorCode] === '') return 0;
   let dropped = 0;
-  // Fact.plain "1": nginx found nothing to escape in either label (escapeLabel's checks in C).
-  const plain = p[Fact.plain] === '1';
-  const m = '\nmodel="' + (plain ? model : escapeLabel(model)) + '"';
+  // Fact.requestsKey: nginx found nothing to escape in either label and built the requests key.
+  const rk = p[Fact.requestsKey];
+  const m = '\nmodel="' + (rk !== '' ? model : escapeLabel(model)) + '"';
   const ms = m + '\ns';
-  const st = p[Fact.status];
-  const c = st.length === 3 ? st[0] : '';
   try {
-    d.incr('gw_requests_total' + m + (c >= '1' && c <= '5' ? ',status_class="' + c + 'xx",key_id="' : ',status_class="other",key_id="') +
-      (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
+    d.incr(rk !== '' ? rk : 'gw_requests_total' + m + ',status_class="' + statusClass(p[Fact.status]) + '",key_id="' + escapeLabel(keyId) + '"', 1, 0);
   } catch (e) {
     dropped++;
   }
@@ -194,7 +191,11 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   const rb = s >= 0 ? latencyBucket(s) : -1;
   // The usual answered request: total, backend and header times in one bucket and no queue wait.
   // Those four bucket counts take ONE key (COMBINED, expanded at scrape time by expandCombined).
-  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && latencyBucket(upstream) === rb && latencyBucket(header) === rb) {
+  // Buckets grow with the value: with header <= upstream <= total (the usual order) the three share
+  // a bucket when header and total do, one latencyBucket call (none when they are equal).
+  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) &&
+    (header <= upstream && upstream <= s ? header === s || latencyBucket(header) === rb
+      : latencyBucket(upstream) === rb && latencyBucket(header) === rb)) {
     try {
       d.incr('gw_request_duration_seconds' + m + COMBINED + rb, 1, 0);
     } catch (e) {
