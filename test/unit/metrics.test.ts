@@ -14,18 +14,12 @@ interface RequestFacts {
   upstreamHeaderTime: string; stream: string; queueMs: string; ttftMs: string; promptTokens: string; completionTokens: string;
 }
 
-/** $gw_end_requests as logging-http.conf's map builds it (logPhaseOracle.test.ts runs the map itself). */
-function requestsKey(f: RequestFacts): string {
-  if (/[|"\\\n]/.test(f.model + f.keyId)) return '';
-  return 'gw_requests_total\nmodel="' + f.model + '",status_class="' + statusClass(f.status) + '",key_id="' + f.keyId + '"';
-}
-
 function facts(f: RequestFacts): string[] {
   const byVar: Record<string, string> = {
     status: f.status, request_time: f.requestTime, upstream_response_time: f.upstreamResponseTime,
     upstream_header_time: f.upstreamHeaderTime, gw_stream: f.stream, gw_queue_ms: f.queueMs, gw_ttft_ms: f.ttftMs,
     gw_prompt_tokens: f.promptTokens, gw_completion_tokens: f.completionTokens, gw_total_tokens: '', gw_error_code: f.errorCode,
-    msec: '1764608000.123', gw_model: f.model, gw_end_requests: requestsKey(f),
+    msec: '1764608000.123', gw_model: f.model, gw_end_plain: /[|"\\\n]/.test(f.model + f.keyId) ? '0' : '1',
   };
   return END_FACTS.map((n) => byVar[n]);
 }

@@ -40,7 +40,7 @@ describe('usage ledger layout', () => {
 function facts(keyId: string, model: string, status: number, prompt: string, completion: string, total: string): string[] {
   const v: Record<string, string> = { status: String(status), msec: String(20417 * 86400 + 3600.5), gw_model: model,
     gw_prompt_tokens: prompt, gw_completion_tokens: completion, gw_total_tokens: total,
-    gw_end_requests: /[|"\\\n]/.test(model + keyId) ? '' : 'gw_requests_total\n...' };
+    gw_end_plain: /[|"\\\n]/.test(model + keyId) ? '0' : '1' };
   return END_FACTS.map((n) => v[n] ?? '');
 }
 

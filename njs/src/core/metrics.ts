@@ -162,12 +162,15 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   const model = p[Fact.model];
   if (model === '' && p[Fact.errorCode] === '') return 0;
   let dropped = 0;
-  // Fact.requestsKey: nginx found nothing to escape in either label and built the requests key.
-  const rk = p[Fact.requestsKey];
-  const m = '\nmodel="' + (rk !== '' ? model : escapeLabel(model)) + '"';
+  // Fact.plain "1": nginx found nothing to escape in either label (escapeLabel's checks in C).
+  const plain = p[Fact.plain] === '1';
+  const m = '\nmodel="' + (plain ? model : escapeLabel(model)) + '"';
   const ms = m + '\ns';
+  const st = p[Fact.status];
+  const c = st.length === 3 ? st[0] : '';
   try {
-    d.incr(rk !== '' ? rk : 'gw_requests_total' + m + ',status_class="' + statusClass(p[Fact.status]) + '",key_id="' + escapeLabel(keyId) + '"', 1, 0);
+    d.incr('gw_requests_total' + m + (c >= '1' && c <= '5' ? ',status_class="' + c + 'xx",key_id="' : ',status_class="other",key_id="') +
+      (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
   } catch (e) {
     dropped++;
   }

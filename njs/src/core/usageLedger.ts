@@ -103,8 +103,8 @@ export function addToLedger(d: LedgerCounters, p: string[], keyId: string): void
   let day = (+p[Fact.msec] / 86400) | 0;
   if (!(day > 0)) day = (Date.now() / 86400000) | 0;
   const head = day + '|';
-  // A requests key from nginx: the key id holds no "|" (ledgerKeyTail's check, done there).
-  const tail = p[Fact.requestsKey] !== '' && keyId !== '' ? '|' + keyId + '|' + model : ledgerKeyTail(keyId, model);
+  // Fact.plain "1": the key id holds no "|" (ledgerKeyTail's check, done by nginx).
+  const tail = p[Fact.plain] === '1' && keyId !== '' ? '|' + keyId + '|' + model : ledgerKeyTail(keyId, model);
   d.incr(head + 'r' + tail, 1, 0);
   if (+p[Fact.status] >= 400) d.incr(head + 'e' + tail, 1, 0);
   const ps = p[Fact.promptTokens];
