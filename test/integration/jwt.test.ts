@@ -141,6 +141,16 @@ describe('JWT bearer tokens', () => {
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/gw_requests_total\{[^}]*key_id="jwt:svc-reporting"/);
   });
 
+  it('a key id with | " and \\ reaches the ledger with | as _ and the metrics escaped (the log phase\'s slow path)', async () => {
+    const sub = 'odd|b"c\\d';
+    expect((await chat(hs({ sub }))).status).toBe(200);
+    const ledger = async () => (await (await fetch(`${gw.adminUrl}/admin/usage?key_id=${encodeURIComponent('jwt:odd_b"c\\d')}`,
+      { headers: { authorization: `Bearer ${gw.adminToken}` } })).json()).data;
+    await eventually(async () => expect(await ledger()).toMatchObject([{ key_id: 'jwt:odd_b"c\\d', model: CHAT, requests: 1, errors: 0 }]));
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toContain(`gw_requests_total{model="${CHAT}",status_class="2xx",key_id="jwt:odd|b\\"c\\\\d"} 1`);
+  });
+
   it('expired, not yet valid and issued-in-the-future tokens: 401 JSON; inside the leeway: 200', async () => {
     const now = Math.floor(Date.now() / 1000);
     await expectRefused(await chat(hs({ exp: now - 60 })));

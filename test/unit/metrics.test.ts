@@ -19,7 +19,7 @@ function facts(f: RequestFacts): string[] {
     status: f.status, request_time: f.requestTime, upstream_response_time: f.upstreamResponseTime,
     upstream_header_time: f.upstreamHeaderTime, gw_stream: f.stream, gw_queue_ms: f.queueMs, gw_ttft_ms: f.ttftMs,
     gw_prompt_tokens: f.promptTokens, gw_completion_tokens: f.completionTokens, gw_total_tokens: '', gw_error_code: f.errorCode,
-    msec: '1764608000.123', gw_model: f.model,
+    msec: '1764608000.123', gw_model: f.model, gw_end_plain: /[|"\\\n]/.test(f.model + f.keyId) ? '0' : '1',
   };
   return END_FACTS.map((n) => byVar[n]);
 }

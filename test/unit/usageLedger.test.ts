@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { END_FACTS } from '../../njs/src/core/endFacts';
 import { addToLedger, dayNumber, isDay, keysOfDay, ledgerKey, ledgerRows, parseLedgerKey, utcDay } from '../../njs/src/core/usageLedger';
 
 describe('usage ledger layout', () => {
@@ -35,11 +36,19 @@ describe('usage ledger layout', () => {
   });
 });
 
+/** The split $gw_end_facts of a request on day 20417 (2025-11-25) with these fields. */
+function facts(keyId: string, model: string, status: number, prompt: string, completion: string, total: string): string[] {
+  const v: Record<string, string> = { status: String(status), msec: String(20417 * 86400 + 3600.5), gw_model: model,
+    gw_prompt_tokens: prompt, gw_completion_tokens: completion, gw_total_tokens: total,
+    gw_end_plain: /[|"\\\n]/.test(model + keyId) ? '0' : '1' };
+  return END_FACTS.map((n) => v[n] ?? '');
+}
+
 describe('what one request adds', () => {
   const add = (model: string, status: number, prompt: string, completion: string, total: string) => {
     const got: Record<string, number> = {};
     const d = { incr(k: string, v: number, init: number) { got[k] = (got[k] ?? init) + v; return got[k]; } };
-    addToLedger(d, '20417', 'team-a', model, status, prompt, completion, total);
+    addToLedger(d, facts('team-a', model, status, prompt, completion, total), 'team-a');
     return got;
   };
   const k = (field: string) => ledgerKey('20417', field as 'r', 'team-a', 'm');
@@ -87,9 +96,9 @@ describe('rows for the admin endpoint', () => {
   it('what a request adds reads back as the row it stands for', () => {
     const z: Record<string, number> = {};
     const d = { incr(k: string, v: number, init: number) { z[k] = (z[k] ?? init) + v; return z[k]; } };
-    addToLedger(d, '20417', 'k', 'm', 200, '3', '4', '9');
-    addToLedger(d, '20417', 'k', 'm', 500, '1', '', '');
-    addToLedger(d, '20417', 'k', 'm', 200, '', '', '');
+    addToLedger(d, facts('k', 'm', 200, '3', '4', '9'), 'k');
+    addToLedger(d, facts('k', 'm', 500, '1', '', ''), 'k');
+    addToLedger(d, facts('k', 'm', 200, '', '', ''), 'k');
     expect(ledgerRows(Object.entries(z), {})).toEqual([
       { day: '2025-11-25', key_id: 'k', model: 'm', requests: 3, errors: 1, prompt_tokens: 4, completion_tokens: 4, total_tokens: 10 },
     ]);

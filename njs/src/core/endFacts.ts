@@ -13,7 +13,7 @@
 /** The order of the fields in $gw_end_facts; logging-http.conf's map must list the same. */
 export const END_FACTS = ['status', 'request_time', 'upstream_response_time', 'upstream_header_time', 'gw_stream',
   'gw_queue_ms', 'gw_ttft_ms', 'gw_prompt_tokens', 'gw_completion_tokens', 'gw_total_tokens', 'gw_error_code',
-  'msec', 'gw_model'];
+  'msec', 'gw_end_plain', 'gw_model'];
 
 /** Index of each END_FACTS field in the facts array (a const enum: esbuild writes the numbers in). */
 // biome-ignore lint/suspicious/noConstEnum: esbuild writes the numbers in; a plain enum is an object every request VM would build.
@@ -31,9 +31,15 @@ export const enum Fact {
   errorCode = 10,
   /** nginx's $msec at log time (epoch seconds with ms): the ledger's day, without a Date in njs. */
   msec = 11,
-  model = 12,
+  /**
+   * "1" when neither the model nor the key id holds a backslash, '"', a newline or "|" (a regex map in
+   * logging-http.conf): metrics labels and ledger keys take both as they are, with no check in njs.
+   * Any other value: njs checks and escapes them itself.
+   */
+  plain = 12,
+  model = 13,
   /** How many fields; END_FACTS.length written out so no VM builds that array. */
-  count = 13,
+  count = 14,
 }
 
 /**

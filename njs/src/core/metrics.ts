@@ -162,25 +162,25 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   const model = p[Fact.model];
   if (model === '' && p[Fact.errorCode] === '') return 0;
   let dropped = 0;
-  // One test for both labels: they rarely need escaping, and each indexOf is a call.
-  const both = model + keyId;
-  const plain = both.indexOf('\\') < 0 && both.indexOf('"') < 0 && both.indexOf('\n') < 0;
+  // Fact.plain "1": nginx found nothing to escape in either label (escapeLabel's checks in C).
+  const plain = p[Fact.plain] === '1';
   const m = '\nmodel="' + (plain ? model : escapeLabel(model)) + '"';
-  const mb = m + '\nb';
   const ms = m + '\ns';
   const st = p[Fact.status];
   const c = st.length === 3 ? st[0] : '';
   try {
-    d.incr('gw_requests_total' + m + ',status_class="' + (c >= '1' && c <= '5' ? c + 'xx' : 'other') + '",key_id="' + (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
+    d.incr('gw_requests_total' + m + (c >= '1' && c <= '5' ? ',status_class="' + c + 'xx",key_id="' : ',status_class="other",key_id="') +
+      (plain ? keyId : escapeLabel(keyId)) + '"', 1, 0);
   } catch (e) {
     dropped++;
   }
   // nonNegative and sumTimes inline for the usual single value (no call); a list takes sumTimes.
+  // A negative or unreadable time is NaN or below 0 here, and every use below tests `>= 0`.
   const rt = p[Fact.requestTime];
-  const s = rt !== '' && +rt >= 0 ? +rt : NaN;
+  const s = rt === '' ? NaN : +rt;
   if (model === '') {
     // A refusal before routing: its duration only.
-    if (s >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
+    if (s >= 0) dropped += observe(d, 'gw_request_duration_seconds', m + '\nb', ms, s);
     return dropped;
   }
   const ut = p[Fact.upstreamResponseTime];
@@ -190,11 +190,15 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   let header = ht === '' ? NaN : +ht;
   if (header !== header) header = sumTimes(ht);
   const qt = p[Fact.queueMs];
-  const queued = qt !== '' && +qt >= 0 ? +qt : NaN;
+  const queued = qt === '' ? NaN : +qt;
   const rb = s >= 0 ? latencyBucket(s) : -1;
   // The usual answered request: total, backend and header times in one bucket and no queue wait.
   // Those four bucket counts take ONE key (COMBINED, expanded at scrape time by expandCombined).
-  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) && latencyBucket(upstream) === rb && latencyBucket(header) === rb) {
+  // Buckets grow with the value: with header <= upstream <= total (the usual order) the three share
+  // a bucket when header and total do, one latencyBucket call (none when they are equal).
+  if (rb >= 0 && upstream >= 0 && header >= 0 && !(queued > 0) &&
+    (header <= upstream && upstream <= s ? header === s || latencyBucket(header) === rb
+      : latencyBucket(upstream) === rb && latencyBucket(header) === rb)) {
     try {
       d.incr('gw_request_duration_seconds' + m + COMBINED + rb, 1, 0);
     } catch (e) {
@@ -217,6 +221,7 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
       dropped++;
     }
   } else {
+    const mb = m + '\nb';
     if (rb >= 0) dropped += observe(d, 'gw_request_duration_seconds', mb, ms, s);
     if (upstream >= 0) dropped += observe(d, 'gw_upstream_response_duration_seconds', mb, ms, upstream);
     if (header >= 0) dropped += observe(d, 'gw_upstream_header_duration_seconds', mb, ms, header);
@@ -227,17 +232,16 @@ export function requestIncrements(p: string[], keyId: string, d: Counters): numb
   }
   if (p[Fact.stream] === '1') {
     const t = nonNegative(p[Fact.ttftMs]) / 1000;
-    if (t >= 0) dropped += observe(d, 'gw_time_to_first_token_seconds', mb, ms, t);
+    if (t >= 0) dropped += observe(d, 'gw_time_to_first_token_seconds', m + '\nb', ms, t);
   }
-  const pt = p[Fact.promptTokens];
-  let n = pt !== '' && +pt >= 0 ? +pt : NaN;
+  // Unary plus: "" reads 0 and anything not a positive number adds nothing, as before.
+  let n = +p[Fact.promptTokens];
   try {
     if (n > 0) d.incr('gw_tokens_total' + m + ',type="prompt"', n, 0);
   } catch (e) {
     dropped++;
   }
-  const ct = p[Fact.completionTokens];
-  n = ct !== '' && +ct >= 0 ? +ct : NaN;
+  n = +p[Fact.completionTokens];
   try {
     if (n > 0) d.incr('gw_tokens_total' + m + ',type="completion"', n, 0);
   } catch (e) {

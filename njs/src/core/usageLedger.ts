@@ -13,6 +13,8 @@
  * get→modify→set); `x` may go down, as the total it corrects.
  */
 
+import { Fact } from './endFacts';
+
 export type LedgerField = 'requests' | 'errors' | 'prompt_tokens' | 'completion_tokens' | 'total_tokens';
 
 export const LEDGER_FIELDS: LedgerField[] = ['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'total_tokens'];
@@ -88,37 +90,43 @@ export interface LedgerCounters {
 }
 
 /**
- * A count the body filter wrote ('' + a non-negative integer): unary plus reads those exactly as
- * parseInt does, for a fraction of its cost in njs 0.8; anything else takes parseInt.
- */
-function count(s: string): number {
-  const n = +s;
-  return n >= 0 && n % 1 === 0 && n < 1e21 ? n : parseInt(s, 10);
-}
-
-/**
  * Adds what one finished request adds to `d` (atomic `incr`s): nothing when it never named a
- * routable model. `day` is the day number as a decimal string. The token counts are the decimal
- * strings the body filter leaves in js_vars ("" = not seen; total defaults to prompt + completion).
- * Inline, without an intermediate object or callback: this runs in every request's log phase
- * (njs 0.8 pays for each).
+ * routable model. `p` is the split $gw_end_facts (core/endFacts.ts), `keyId` is $gw_key_id. The day
+ * is the UTC day of nginx's $msec, the log time. The token counts are the decimal strings the body
+ * filter leaves in js_vars ("" = not seen; total defaults to prompt + completion).
+ * Inline, without a helper call or an intermediate object: this runs in every request's log phase
+ * and njs 0.8 pays for each call, each object and each string `+`.
  */
-export function addToLedger(d: LedgerCounters, day: string, keyId: string, model: string, status: number,
-  prompt: string, completion: string, total: string): void {
+export function addToLedger(d: LedgerCounters, p: string[], keyId: string): void {
+  const model = p[Fact.model];
   if (model === '') return;
+  let day = (+p[Fact.msec] / 86400) | 0;
+  if (!(day > 0)) day = (Date.now() / 86400000) | 0;
   const head = day + '|';
-  const tail = ledgerKeyTail(keyId, model);
+  // Fact.plain "1": the key id holds no "|" (ledgerKeyTail's check, done by nginx).
+  const tail = p[Fact.plain] === '1' && keyId !== '' ? '|' + keyId + '|' + model : ledgerKeyTail(keyId, model);
   d.incr(head + 'r' + tail, 1, 0);
-  if (status >= 400) d.incr(head + 'e' + tail, 1, 0);
-  if (prompt === '' && completion === '' && total === '') return;
-  const p = prompt !== '' ? count(prompt) : 0;
-  const c = completion !== '' ? count(completion) : 0;
-  const t = total !== '' ? count(total) : p + c;
-  if (!(p >= 0 && c >= 0 && t >= 0)) return;
-  if (p > 0) d.incr(head + 'p' + tail, p, 0);
-  if (c > 0) d.incr(head + 'c' + tail, c, 0);
+  if (+p[Fact.status] >= 400) d.incr(head + 'e' + tail, 1, 0);
+  const ps = p[Fact.promptTokens];
+  const cs = p[Fact.completionTokens];
+  const ts = p[Fact.totalTokens];
+  if (ps === '' && cs === '' && ts === '') return;
+  // A count the body filter wrote ('' + a non-negative integer; "" reads 0): unary plus reads those
+  // exactly as parseInt does, for a fraction of its cost in njs 0.8; anything else takes parseInt.
+  let pn = +ps;
+  if (!(pn >= 0 && pn % 1 === 0 && pn < 1e21)) pn = parseInt(ps, 10);
+  let cn = +cs;
+  if (!(cn >= 0 && cn % 1 === 0 && cn < 1e21)) cn = parseInt(cs, 10);
+  let tn = pn + cn;
+  if (ts !== '') {
+    tn = +ts;
+    if (!(tn >= 0 && tn % 1 === 0 && tn < 1e21)) tn = parseInt(ts, 10);
+  }
+  if (!(pn >= 0 && cn >= 0 && tn >= 0)) return;
+  if (pn > 0) d.incr(head + 'p' + tail, pn, 0);
+  if (cn > 0) d.incr(head + 'c' + tail, cn, 0);
   // The row's total is p + c + x: x only when the response's total is not that sum.
-  if (t !== p + c) d.incr(head + 'x' + tail, t - p - c, 0);
+  if (tn !== pn + cn) d.incr(head + 'x' + tail, tn - pn - cn, 0);
 }
 
 interface ParsedKey {

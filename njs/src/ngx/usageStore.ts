@@ -15,17 +15,12 @@ function zone(): NgxSharedDict<number> | null {
 
 /**
  * Adds one finished request to the ledger (log phase; handlers/requestEnd.ts runs it once per
- * request; `p`: split $gw_end_facts). The day is the UTC day of nginx's $msec, the log time, as
- * a day number (core/usageLedger.ts).
+ * request; `p`: split $gw_end_facts, core/usageLedger.ts addToLedger).
  */
 export function recordUsage(p: string[], keyId: string): void {
-  const model = p[Fact.model];
-  if (model === '') return; // never routed: nothing to add (core/usageLedger.ts)
-  const d = zone();
-  if (d === null) return;
-  let day = (+p[Fact.msec] / 86400) | 0;
-  if (!(day > 0)) day = (Date.now() / 86400000) | 0;
-  addToLedger(d, '' + day, keyId, model, +p[Fact.status], p[Fact.promptTokens], p[Fact.completionTokens], p[Fact.totalTokens]);
+  if (p[Fact.model] === '') return; // never routed: nothing to add (core/usageLedger.ts)
+  const d = ngx.shared[USAGE_ZONE];
+  if (d !== undefined) addToLedger(d as NgxSharedDict<number>, p, keyId);
 }
 
 export function readUsage(f: LedgerFilter): { rows: LedgerRow[]; capacity: number; free: number } | null {
