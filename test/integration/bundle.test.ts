@@ -57,7 +57,9 @@ describe('bundle in real nginx', () => {
     // Top-level statements start in column 0; everything else is inside a loader.
     const top = js.split('\n').filter((l) => /^[A-Za-z]/.test(l));
     // Imports: the routing table and the built-in modules (no require(): QuickJS lacks it).
-    const allowed = [/^import __gw_ext_\w+ from "(gw-routes\.js|fs|crypto)";$/, /^var __gw_units = null;$/,
+    // The loader's table, then one variable per handler of a direct group (gw.auth), filled by its group's branch.
+    const directs = spec.direct.flatMap((g) => groups[g]).map((h) => ', __gw_h_' + h + ' = null').join('');
+    const allowed = [/^import __gw_ext_\w+ from "(gw-routes\.js|fs|crypto)";$/, new RegExp('^var __gw_units = null' + directs.replace(/\$/g, '\\$') + ';$'),
       /^function __gw_unit\(name\) \{$/, /^export default \{$/];
     expect(top.filter((l) => !allowed.some((re) => re.test(l)))).toEqual([]);
     // Every group and cold module is one branch of the loader, nothing is loaded at the top.
