@@ -87,9 +87,9 @@ export const ADMIT_FULL = -1;
 export function admitNow(model: string, tier: Tier, lim: AdmitLimits): number {
   const d = queueDict();
   const a = arrive(d, model, tier, lim);
-  if (a.kind === 'slot') {
-    hold(d, model, lim.slot_lease_ms, a.seq);
+  if (a > 0) {
+    hold(d, model, lim.slot_lease_ms, a);
     return ADMIT_SLOT;
   }
-  return a.kind === 'full' ? ADMIT_FULL : a.ticket;
+  return a === 0 ? ADMIT_FULL : -a; // core/queue.ts ARRIVE_FULL, else the ticket
 }
