@@ -24,7 +24,7 @@ import { tierOf } from '../core/queue';
 import { canonicalModel, RouteTable, UpstreamInfo, upstreamBearer } from '../core/routes';
 import { RETRY_AFTER_S } from '../core/health';
 import { bodyUnreadable, readBody } from '../ngx/body';
-import { logFailure, requestLogger } from '../ngx/log';
+import { replyFailed } from '../ngx/failed';
 import { modelHealthy } from '../ngx/health';
 import { replyError } from '../ngx/reply';
 import { ADMIT_FULL, ADMIT_SLOT, admitNow } from '../ngx/slots';
@@ -169,7 +169,6 @@ export function route(r: NginxHTTPRequest): void {
       replyError(r, gwError(a.reason === 'full' ? 'queue_full' : 'queue_timeout'));
     });
   } catch (e) {
-    logFailure(requestLogger(r), 'route', e);
-    replyError(r, gwError('internal_error'));
+    replyFailed(r, 'route', e);
   }
 }
