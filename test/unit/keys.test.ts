@@ -81,6 +81,14 @@ describe('bearerKey / headerKey: the same keys as the one-regex parser', () => {
     expect(wellFormedKey('a b')).toBe(false);
     expect(wellFormedKey('a'.repeat(513))).toBe(false);
   });
+  it('plainBearer answers what its startsWith/charCodeAt spelling answered, for any header value', () => {
+    const oldSpelling = (a: string) => (a.startsWith('Bearer ') && (a.charCodeAt(7) | 32) !== 101 ? a.slice(7) : null);
+    const value = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.tuple(fc.constantFrom('Bearer ', 'Bearer', 'bearer ', 'Bearer\t', 'BEARER '), fc.constantFrom('', 'e', 'E', '\u0165', '\ud800', 'f'),
+        fc.string({ unit: 'binary', maxLength: 8 })).map((p) => p.join('')));
+    fc.assert(fc.property(value, (a) => { expect(plainBearer(a)).toBe(oldSpelling(a)); }), { numRuns: 20000 });
+    for (const a of ['Bearer ', 'Bearer e', 'Bearer E', 'Bearer x', 'Bearer', '']) expect(plainBearer(a)).toBe(oldSpelling(a));
+  });
   it('refuses non-ASCII case variants of ASCII letters inside a bearer key', () => {
     expect(bearerKey('Bearer \u017fk-1')).toBeNull();
     expect(bearerKey('Bearer \u212aey')).toBeNull();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { arrive, leave, mayTry, QueueDict, release, retryAfterSec, sweepQueue, tryAcquire, waitingTotal, queueSnapshot } from '../../njs/src/core/queue';
+import { arrive, ARRIVE_FULL, leave, mayTry, QueueDict, release, retryAfterSec, sweepQueue, tryAcquire, waitingTotal, queueSnapshot } from '../../njs/src/core/queue';
 
 function fakeDict(): QueueDict & { data: Record<string, number> } {
   const data: Record<string, number> = {};
@@ -10,9 +10,10 @@ const lim = { max_inflight: 2, max_queue: 3, queue_timeout_ms: 10_000 };
 describe('queue decisions', () => {
   it('cap 2, queue 3: slot, slot, then tickets 1-3, then full; refusals roll back', () => {
     const d = fakeDict();
+    // > 0: a slot (the admitted count, unique), < 0: queued with ticket -answer, 0 (ARRIVE_FULL): full.
     const seq = Array.from({ length: 7 }, () => arrive(d, 'm', 'normal', lim));
-    expect(seq.map((a) => a.kind)).toEqual(['slot', 'slot', 'queued', 'queued', 'queued', 'full', 'full']);
-    expect(seq.filter((a) => a.kind === 'queued').map((a) => (a as { ticket: number }).ticket)).toEqual([1, 2, 3]);
+    expect(seq).toEqual([1, 2, -1, -2, -3, ARRIVE_FULL, ARRIVE_FULL]);
+    expect(d.data['admitted:m']).toBe(2);
     expect(d.data['inflight:m']).toBe(2);
     expect(waitingTotal(d, 'm')).toBe(3);
     expect(d.data['rejected:m']).toBe(2);
@@ -90,7 +91,7 @@ describe('queue decisions', () => {
       if (op <= 1) {
         const t = tiers[rnd(3)];
         const a = arrive(d, 'm', t, { max_inflight: 2, max_queue: 50, queue_timeout_ms: 1000 });
-        if (a.kind === 'queued') live.push({ t, ticket: a.ticket });
+        if (a < 0) live.push({ t, ticket: -a });
       } else if (op === 2 && live.length > 0) {
         const w = live.splice(rnd(live.length), 1)[0];
         leave(d, 'm', w.t, rnd(2) === 0, 1);

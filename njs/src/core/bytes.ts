@@ -53,3 +53,6 @@ export function validUtf8(b: Bytes, s: number, e: number): boolean {
   return true;
 }
 
+
+/** Longest model accepted, in UTF-16 units as JSON.parse counts them: names are short. */
+export const MODEL_MAX = 1024;

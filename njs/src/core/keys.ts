@@ -43,7 +43,10 @@ export function bearerKey(authorization: string): string | null {
  * always is: a hit on a gateway-made key, or on a well-formed one, skips bearerKey's regex.
  */
 export function plainBearer(authorization: string): string | null {
-  return authorization.startsWith('Bearer ') && (authorization.charCodeAt(7) | 32) !== 101 ? authorization.slice(7) : null;
+  // slice and indexing rather than startsWith and charCodeAt: in njs 0.8 each built-in method a
+  // request's VM touches costs once more, and slice is needed anyway.
+  const c = authorization[7];
+  return authorization.slice(0, 7) === 'Bearer ' && c !== 'e' && c !== 'E' ? authorization.slice(7) : null;
 }
 
 /** Whether `key` is what bearerKey and headerKey accept: 1 to 512 printable ASCII characters. */

@@ -53,10 +53,13 @@ function isRoute(r: unknown): boolean {
 }
 
 export function canonicalModel(t: RouteTable, name: string): string {
-  if (isRoute(t.models[name])) return name;
+  const models = t.models;
+  // isRoute, written out for the common case (every request asks): a model's own name.
+  const m = models[name];
+  if (typeof m === 'object' && m !== null && typeof m.upstream === 'string') return name;
   // Likewise an alias is a string, which nothing inherited is.
   const canonical = t.aliases[name];
-  if (typeof canonical === 'string' && isRoute(t.models[canonical])) return canonical;
+  if (typeof canonical === 'string' && isRoute(models[canonical])) return canonical;
   return '';
 }
 

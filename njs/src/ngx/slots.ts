@@ -62,7 +62,8 @@ export type AdmitResult = { ok: true; waitedMs: number } | { ok: false; reason: 
  * closes over them.
  */
 export function hold(d: QueueDict, model: string, leaseMs: number, seq: number): void {
-  const l = leases();
+  const l = ngx.shared.gw_leases as NgxSharedDict<number> | undefined; // leases(), inline
+  if (!l) throw missingZone('gw_leases');
   // The lease key: the model, a tab, the admission's sequence number (model names hold no tab).
   // The admitted counter only grows while the zones live, so no two slots share a key: a shared
   // key would let one request's exit delete the other's lease and leak that slot.
@@ -85,11 +86,12 @@ export const ADMIT_FULL = -1;
  * no callback, for the common case: this runs on every request to a capped model.
  */
 export function admitNow(model: string, tier: Tier, lim: AdmitLimits): number {
-  const d = queueDict();
+  const d = ngx.shared.gw_queue as unknown as QueueDict | undefined; // queueDict(), inline
+  if (!d) throw missingZone('gw_queue');
   const a = arrive(d, model, tier, lim);
-  if (a.kind === 'slot') {
-    hold(d, model, lim.slot_lease_ms, a.seq);
+  if (a > 0) {
+    hold(d, model, lim.slot_lease_ms, a);
     return ADMIT_SLOT;
   }
-  return a.kind === 'full' ? ADMIT_FULL : a.ticket;
+  return a === 0 ? ADMIT_FULL : -a; // core/queue.ts ARRIVE_FULL, else the ticket
 }
