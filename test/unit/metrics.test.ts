@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { END_FACTS } from '../../njs/src/core/endFacts';
-import { expandCombined, FAMILIES, latencyBucket, requestIncrements, statusClass, sumTimes } from '../../njs/src/core/metrics';
+import { expandCombined, FAMILIES, latencyBucket, requestIncrements, sumTimes } from '../../njs/src/core/metrics';
 import { bucketIndex, LATENCY_BUCKETS } from '../../njs/src/core/promText';
 import { renderExposition } from '../../njs/src/core/promText';
 import { projectRoot } from '../../tools/config';
@@ -65,6 +65,13 @@ describe('request metrics', () => {
   });
 
   it('classes statuses', () => {
+    const statusClass = (status: string): string => {
+      const sums: Record<string, number> = {};
+      requestIncrements(facts({ ...base, status }), 'k1', zone(sums));
+      const keys = Object.keys(sums).filter((k) => k.startsWith('gw_requests_total\n'));
+      expect(keys).toHaveLength(1);
+      return /status_class="([^"]*)"/.exec(keys[0])?.[1] ?? '';
+    };
     expect(['200', '404', '499', '503', '', 'x'].map(statusClass)).toEqual(['2xx', '4xx', '4xx', '5xx', 'other', 'other']);
   });
 

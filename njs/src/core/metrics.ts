@@ -66,11 +66,6 @@ export function sumTimes(v: string): number {
   return any ? sum : NaN;
 }
 
-export function statusClass(status: string): string {
-  const c = status.length === 3 ? status.charAt(0) : '';
-  return c >= '1' && c <= '5' ? c + 'xx' : 'other';
-}
-
 function nonNegative(v: string): number {
   if (v === '') return NaN;
   const n = +v;
