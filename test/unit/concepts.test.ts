@@ -101,5 +101,10 @@ describe('the log line format', () => {
     expect(errorText('plain')).toBe('plain');
     expect(errorText(undefined)).toBe('undefined');
     expect(errorText({ stack: '' })).toBe('[object Object]');
+    // QuickJS: the stack holds the frames only; the error's name and message go in front.
+    const qjs = { name: 'TypeError', message: 'boom', stack: '    at route (gateway.js:419:39)\n', toString: () => 'TypeError: boom' };
+    expect(errorText(qjs)).toBe('TypeError: boom\n    at route (gateway.js:419:39)\n');
+    const unprintable = { stack: '    at f (x.js:1:1)', toString: () => { throw new Error('no'); } };
+    expect(errorText(unprintable)).toBe('    at f (x.js:1:1)');
   });
 });

@@ -8,9 +8,21 @@ export const LOG_PREFIX = 'gw: ';
 /** Matches a "gw: <what> failed" line: a handler that threw, which a test must never see by chance. */
 export const FAILED_LINE = /gw: \w+ failed/;
 
-/** A thrown value as log text: the stack when there is one (it names the line), else the value. */
+/**
+ * A thrown value as log text: the error itself ("TypeError: ..."), then its stack when there is one
+ * (it names the line). The njs engine's stack starts with the error, QuickJS's holds the frames only,
+ * so the error is put in front where the stack does not start with it.
+ */
 export function errorText(e: unknown): string {
-  return String(e && (e as Error).stack ? (e as Error).stack : e);
+  const stack = e ? (e as Error).stack : undefined;
+  if (!stack) return String(e);
+  let head: string;
+  try {
+    head = String(e);
+  } catch (x) {
+    return String(stack);
+  }
+  return String(stack).indexOf(head) === 0 ? String(stack) : head + '\n' + stack;
 }
 
 /** The line for a handler (or stage) `what` that threw `e`, without the prefix. */
