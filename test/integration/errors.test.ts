@@ -383,3 +383,30 @@ describe('API-key check fails closed when the auth handler throws', () => {
     expect(broken.errorLogSinceTestStart()).toMatch(/require is not defined/);
   });
 });
+
+// gw.route's last resort (ngx/failed.ts, a cold module loaded only then): an exception in the middle
+// of routing answers 500 internal_error, logs what failed, and reaches no backend. Simulated by a
+// copy of the bundle whose route throws right after the model read.
+const routeThrowingDist = mkdtempSync(join(tmpdir(), 'gw-dist-route-throw-'));
+cpSync(distDir, routeThrowingDist, { recursive: true });
+{
+  const f = join(routeThrowingDist, 'gateway.js');
+  const js = readFileSync(f, 'utf8');
+  const anchor = 'const model = canonicalModel(t, requested);';
+  if (js.split(anchor).length !== 2) throw new Error(`dist/gateway.js holds "${anchor}" other than once: update this test's anchor in gw.route`);
+  writeFileSync(f, js.replace(anchor, 'if (requested !== "") throw new TypeError("route failure (test)");\n' + anchor));
+}
+
+describe('routing fails closed when gw.route throws', () => {
+  const broken = useGateway({
+    backends: { be_chat: {} },
+    models: { [CHAT]: { upstream: 'be_chat' } },
+    render: { distDir: routeThrowingDist },
+  });
+  it('a routable POST → 500 internal_error, the failure in the error log, nothing proxied', async () => {
+    broken.allowErrorLog(/route failed: TypeError: route failure \(test\)/);
+    await expectError(await post(`${broken.url}/v1/chat/completions`, chatBody(CHAT)), 500, 'internal_error');
+    expect(broken.mocks.be_chat.stats.byPath['/v1/chat/completions'] ?? 0).toBe(0);
+    expect(broken.errorLogSinceTestStart()).toMatch(/gw: route failed: TypeError: route failure \(test\)/);
+  });
+});
